@@ -21,12 +21,15 @@ export function requestId(): RequestHandler {
   };
 }
 
-/** One line per request on completion: method, path (no query string, which may hold tokens), status, ms. */
+/**
+ * One line per request on completion: method, path (no query string, which may hold tokens), status, ms.
+ * A handler that is not an Express route (a proxy) names its metrics route in res.locals.routeLabel.
+ */
 export function accessLog(logger: Logger, metrics?: Metrics): RequestHandler {
   return (req, res, next) => {
     const started = process.hrtime.bigint();
     res.once('finish', () => {
-      metrics?.observeRequest(req, res, started);
+      metrics?.observeRequest(req, res, started, res.locals.routeLabel as string | undefined);
       const path = req.originalUrl.split('?')[0] ?? '';
       if (QUIET_PATHS.has(path)) return;
       const ms = Number(process.hrtime.bigint() - started) / 1e6;

@@ -6,7 +6,12 @@ export { Counter, Gauge, Histogram, Registry } from 'prom-client';
 export interface Metrics {
   registry: Registry;
   /** Records method, route and status of each HTTP request with its duration. */
-  observeRequest(req: IncomingMessage & { route?: { path?: string } }, res: ServerResponse, startedAt: bigint): void;
+  observeRequest(
+    req: IncomingMessage & { route?: { path?: string } },
+    res: ServerResponse,
+    startedAt: bigint,
+    routeLabel?: string,
+  ): void;
   /** Prometheus text exposition. */
   render(): Promise<{ contentType: string; body: string }>;
 }
@@ -24,9 +29,9 @@ export function createMetrics(service: string): Metrics {
   });
   return {
     registry,
-    observeRequest(req, res, startedAt) {
+    observeRequest(req, res, startedAt, routeLabel) {
       // The matched route pattern keeps label cardinality bounded (never the raw path with ids).
-      const route = req.route?.path ?? (res.statusCode === 404 ? 'unmatched' : 'other');
+      const route = routeLabel ?? req.route?.path ?? (res.statusCode === 404 ? 'unmatched' : 'other');
       duration.observe(
         { method: req.method ?? 'GET', route: String(route), status: String(res.statusCode) },
         Number(process.hrtime.bigint() - startedAt) / 1e9,
