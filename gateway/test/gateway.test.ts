@@ -45,7 +45,10 @@ describe('gateway routing and limits', () => {
 
   afterAll(async () => {
     await gateway.close();
-    for (const u of Object.values(upstreams)) u.server.closeAllConnections(), u.server.close();
+    for (const u of Object.values(upstreams)) {
+      u.server.closeAllConnections();
+      u.server.close();
+    }
     service.close();
   });
 
