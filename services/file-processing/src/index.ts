@@ -1,0 +1,12 @@
+export { createFileApp, type AppDeps } from './app.js';
+export { loadFileConfig, parseByteSize, parseThumbnailSizes, type FileConfig, type ThumbnailSize } from './config.js';
+export { configureSharp, probeImage, renderImage, type ImageOptions, type RenderResult } from './adapters/image.js';
+export { createJobQueue, createJobWorker, type ProcessJobData } from './adapters/queue.js';
+export { FileRepository } from './adapters/repository.js';
+export { createClamdScanner, parseClamdReply, type VirusScanner } from './adapters/scanner.js';
+export { createStorage, LocalStorage, S3Storage, type ObjectStorage } from './adapters/storage.js';
+export { runJob } from './job-runner.js';
+export { createFileMetrics } from './metrics.js';
+export { createFileHealth, createRuntime, type Runtime } from './runtime.js';
+export { imageOptionsFrom, type PipelineDeps, type ServiceDeps } from './use-cases/deps.js';
+export { processFile } from './use-cases/process-file.js';
