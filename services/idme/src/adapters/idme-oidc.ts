@@ -85,6 +85,15 @@ export function classifyOidcError(error: unknown): AppError {
   return Errors.badGateway('ID.me could not be reached', 'IDME_UNAVAILABLE');
 }
 
+/** Discovery failures are ID.me (or its configuration) being unusable: always 502, with the reason. */
+function discoveryError(error: unknown): AppError {
+  if (error instanceof client.ClientError && error.code === 'OAUTH_HTTP_REQUEST_FORBIDDEN') {
+    return Errors.badGateway('ID.me endpoints must use https (IDME_ALLOW_INSECURE_HTTP is for local tests only)', 'IDME_INSECURE_ENDPOINT');
+  }
+  const reason = error instanceof Error ? error.message : String(error);
+  return Errors.badGateway(`ID.me discovery failed: ${reason}`, 'IDME_UNAVAILABLE');
+}
+
 export function createIdmeProvider(settings: ProviderSettings, logger: Logger): IdmeProvider {
   let discovered: { at: number; config: Promise<client.Configuration> } | undefined;
 
@@ -114,10 +123,7 @@ export function createIdmeProvider(settings: ProviderSettings, logger: Logger): 
       });
     }
     return discovered.config.catch((error: unknown) => {
-      const appError = classifyOidcError(error);
-      throw appError.code === 'IDME_UNAVAILABLE' || appError.status >= 500
-        ? Errors.badGateway(`ID.me discovery failed: ${appError.message}`, 'IDME_UNAVAILABLE')
-        : appError;
+      throw discoveryError(error);
     });
   }
 
