@@ -2,16 +2,15 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import cors from 'cors';
 import express, { type Express, type RequestHandler, type Response } from 'express';
-import { rateLimit } from 'express-rate-limit';
 import { createProxyMiddleware, debugProxyErrorsPlugin, proxyEventsPlugin } from 'http-proxy-middleware';
 import type { Redis } from 'ioredis';
-import { RedisStore, type RedisReply } from 'rate-limit-redis';
 import { AppError, Errors, errorMiddleware, notFoundMiddleware, sendProblem } from '@nself/errors';
 import type { Health } from '@nself/health';
 import { accessLog, requestId } from '@nself/http';
 import type { Logger } from '@nself/logging';
 import type { Metrics } from '@nself/metrics';
 import type { GatewayConfig } from './config.js';
+import { redisRateLimit } from './rate-limit.js';
 import type { ReplicaPool } from './replica-pool.js';
 
 export { loadGatewayConfig, type GatewayConfig } from './config.js';
@@ -122,7 +121,8 @@ export function createGateway(deps: GatewayDeps): Gateway {
             'upstream request failed',
           );
           if ('writeHead' in res) {
-            if (!res.headersSent) sendProblem(res as unknown as Response, problem, req.url);
+            const path = ((req as { originalUrl?: string }).originalUrl ?? req.url ?? '').split('?')[0];
+            if (!res.headersSent) sendProblem(res as unknown as Response, problem, path);
             else res.destroy();
           } else {
             (res as Duplex).destroy();
@@ -155,24 +155,12 @@ export function createGateway(deps: GatewayDeps): Gateway {
 
   if (config.GATEWAY_RATE_LIMIT > 0) {
     app.use(
-      rateLimit({
-        windowMs: config.GATEWAY_RATE_WINDOW_MS,
+      redisRateLimit({
+        redis: deps.redis,
+        logger,
+        keyPrefix: config.REDIS_KEY_PREFIX,
         limit: config.GATEWAY_RATE_LIMIT,
-        standardHeaders: 'draft-7',
-        legacyHeaders: false,
-        // Shared by every gateway replica; if Redis is down requests pass (availability first) and
-        // the failure is logged and visible in /ready.
-        passOnStoreError: true,
-        store: new RedisStore({
-          prefix: `${config.REDIS_KEY_PREFIX}:gateway:rl:`,
-          sendCommand: (command: string, ...args: string[]) =>
-            deps.redis.call(command, ...args) as Promise<RedisReply>,
-        }),
-        handler: (req, res, _next, options) => {
-          const resetTime = (req as unknown as { rateLimit?: { resetTime?: Date } }).rateLimit?.resetTime;
-          const retryAfter = resetTime ? (resetTime.getTime() - Date.now()) / 1000 : options.windowMs / 1000;
-          sendProblem(res, Errors.tooManyRequests(retryAfter), req.originalUrl.split('?')[0]);
-        },
+        windowMs: config.GATEWAY_RATE_WINDOW_MS,
       }),
     );
   }

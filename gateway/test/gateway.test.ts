@@ -224,4 +224,26 @@ describe('gateway rate limiting', () => {
       up.server.close();
     }
   });
+
+  it('lets requests through when Redis is unreachable, and says so in /ready', async () => {
+    const up = await startEchoUpstream('jobs');
+    const gateway = await startGateway({
+      JOBS_URL: up.url,
+      NOTIFICATIONS_URL: up.url,
+      FILES_URL: up.url,
+      IDME_URL: up.url,
+      REALTIME_URLS: up.url,
+      REDIS_URL: 'redis://127.0.0.1:1',
+      GATEWAY_RATE_LIMIT: '5',
+    });
+    try {
+      for (let i = 0; i < 7; i++) expect((await request(gateway.url).get('/jobs/v1/jobs')).status).toBe(200);
+      const ready = await request(gateway.url).get('/ready');
+      expect(ready.status).toBe(503);
+      expect(ready.body.checks.redis.status).toBe('error');
+    } finally {
+      await gateway.close();
+      up.server.close();
+    }
+  });
 });
