@@ -1,0 +1,120 @@
+/**
+ * Gateway benchmark: in ONE run, requests/s and p50/p99 latency at 50 and 100 connections for
+ *   (a) the service direct, (b) a bare http-proxy-middleware proxy in front of it, (c) the real gateway
+ *   with all its middleware (request id, access log, metrics, CORS, Redis rate limiting, keep-alive),
+ * plus variants of the gateway that show what each piece costs.
+ *
+ *   npm run bench:gateway                 # 10 s per measurement
+ *   BENCH_DURATION=5 npm run bench:gateway
+ *
+ * Needs Redis on REDIS_URL (default redis://127.0.0.1:6379).
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import autocannon from 'autocannon';
+import { printTable, round } from '../lib/stats.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const repo = path.resolve(here, '../..');
+const duration = Number(process.env.BENCH_DURATION ?? 10);
+const connectionCounts = (process.env.BENCH_CONNECTIONS ?? '50,100').split(',').map(Number);
+const children: ChildProcess[] = [];
+
+function start(script: string, env: Record<string, string>, readyLine?: RegExp): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const child = fork(script, [], {
+      cwd: repo,
+      execArgv: ['--conditions=source', '--import', 'tsx'],
+      env: { ...process.env, ...env },
+      stdio: readyLine ? ['ignore', 'pipe', 'inherit', 'ipc'] : ['ignore', 'ignore', 'inherit', 'ipc'],
+    });
+    children.push(child);
+    child.once('exit', (code) => reject(new Error(`${script} exited with ${code}`)));
+    child.on('message', (m: { port?: number }) => m.port && resolve(m.port));
+    if (readyLine && child.stdout) {
+      let buffer = '';
+      child.stdout.on('data', (chunk: Buffer) => {
+        buffer += chunk.toString();
+        const match = readyLine.exec(buffer);
+        if (match) {
+          resolve(Number(match[1]));
+          buffer = '';
+          child.stdout!.removeAllListeners('data');
+          child.stdout!.resume();
+        }
+      });
+    }
+  });
+}
+
+async function measure(url: string, connections: number) {
+  // Warm up (JIT, keep-alive pools) before measuring.
+  await autocannon({ url, connections, duration: 2 });
+  const result = await autocannon({ url, connections, duration });
+  return {
+    rps: result.requests.average,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    errors: result.errors + result.non2xx,
+  };
+}
+
+async function main() {
+  const upstreamPort = await start(path.join(here, 'upstream.ts'), {});
+  const upstream = `http://127.0.0.1:${upstreamPort}`;
+  const barePort = await start(path.join(here, 'bare-proxy.ts'), { TARGET: upstream });
+  const gatewayEnv = (extra: Record<string, string>) => ({
+    GATEWAY_PORT: '0',
+    GATEWAY_HOST: '127.0.0.1',
+    JOBS_URL: upstream,
+    REDIS_KEY_PREFIX: `bench:${Date.now()}`,
+    GATEWAY_RATE_LIMIT: '1000000000',
+    LOG_LEVEL: 'info',
+    ...extra,
+  });
+  const listening = /"port":(\d+),"msg":"gateway listening"/;
+  const targets: [string, number][] = [
+    ['direct', upstreamPort],
+    ['bare proxy', barePort],
+    ['gateway', await start(path.join(repo, 'gateway/src/main.ts'), gatewayEnv({}), listening)],
+  ];
+  if (process.env.BENCH_VARIANTS !== '0') {
+    targets.push(
+      ['gateway, no rate limit', await start(path.join(repo, 'gateway/src/main.ts'), gatewayEnv({ GATEWAY_RATE_LIMIT: '0' }), listening)],
+      ['gateway, no access log', await start(path.join(repo, 'gateway/src/main.ts'), gatewayEnv({ LOG_LEVEL: 'warn' }), listening)],
+    );
+  }
+
+  const rows: Record<string, string | number>[] = [];
+  const results = new Map<string, { rps: number; p99: number }>();
+  for (const connections of connectionCounts) {
+    for (const [name, port] of targets) {
+      const route = name === 'direct' ? '/v1/ping' : '/jobs/v1/ping';
+      const r = await measure(`http://127.0.0.1:${port}${route}`, connections);
+      results.set(`${name}@${connections}`, r);
+      rows.push({ target: name, connections, 'req/s': Math.round(r.rps), 'p50 ms': r.p50, 'p99 ms': r.p99, errors: r.errors });
+    }
+  }
+  printTable(`Gateway benchmark (${duration} s per row, GET /v1/ping)`, rows);
+
+  const ratios = connectionCounts.map((c) => {
+    const direct = results.get(`direct@${c}`)!;
+    const bare = results.get(`bare proxy@${c}`)!;
+    const gateway = results.get(`gateway@${c}`)!;
+    return {
+      connections: c,
+      'bare/direct req/s': round(bare.rps / direct.rps),
+      'gateway/bare req/s (target >= 0.9)': round(gateway.rps / bare.rps),
+      'gateway/bare p99 (target <= 1.2)': round(gateway.p99 / bare.p99),
+      'gateway/direct req/s': round(gateway.rps / direct.rps),
+    };
+  });
+  printTable('Ratios', ratios);
+}
+
+try {
+  await main();
+} finally {
+  for (const child of children) child.kill('SIGKILL');
+}
