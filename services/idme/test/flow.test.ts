@@ -1,7 +1,10 @@
 import { testInfra, uniqueName, waitFor } from '@nself/test-support';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DomainEvent } from '@nself/events';
+import type { getGroups, VerificationView } from '../src/use-cases/read-verification.js';
 import { signInAtProvider, TestBrowser } from './support/browser.js';
+
+type GroupsView = Awaited<ReturnType<typeof getGroups>>;
 import {
   newUser,
   persistedRows,
@@ -42,16 +45,16 @@ describe('ID.me verification flow against a real OpenID Provider on loopback', (
 
     const res = await fetch(`${h.baseUrl}/v1/verifications/${user.userId}`, { headers: { authorization: `Bearer ${tokenFor(user)}` } });
     expect(res.status).toBe(200);
-    const view = await res.json();
+    const view = (await res.json()) as VerificationView;
     expect(view.status).toBe('verified');
-    expect(view.groups.map((g: { group: string }) => g.group)).toEqual(['military', 'veteran']);
-    expect(view.groups.every((g: { active: boolean }) => g.active)).toBe(true);
-    expect(view.groups.find((g: { group: string }) => g.group === 'veteran').subgroups).toEqual(['Veteran']);
-    expect(view.badges.map((b: { name: string }) => b.name)).toEqual(['Military', 'Veteran']);
+    expect(view.groups.map((g) => g.group)).toEqual(['military', 'veteran']);
+    expect(view.groups.every((g) => g.active)).toBe(true);
+    expect(view.groups.find((g) => g.group === 'veteran')?.subgroups).toEqual(['Veteran']);
+    expect(view.badges.map((b) => b.name)).toEqual(['Military', 'Veteran']);
     expect(view.badges[0]).toMatchObject({ group: 'military', icon: 'shield-star', color: '#1F3A93', order: 10 });
     expect(view.badges[0].expiresAt).not.toBeNull(); // military badge expires after 365 days
     expect(view.badges[1].expiresAt).toBeNull(); // veteran badge does not expire
-    const attributes = Object.fromEntries(view.attributes.map((a: { handle: string; value: string }) => [a.handle, a.value]));
+    const attributes = Object.fromEntries(view.attributes.map((a) => [a.handle, a.value]));
     expect(attributes).toMatchObject({ branch: 'Army', service_era: 'Post-9/11', affiliation: 'Veteran', military_branch: 'Army' });
     // Identity attributes are not kept by default.
     expect(attributes.fname).toBeUndefined();
@@ -77,7 +80,7 @@ describe('ID.me verification flow against a real OpenID Provider on loopback', (
     expect(callback.location).toBe(`${RETURN_URL}?idme=verified`);
     const res = await fetch(`${h.baseUrl}/v1/verifications/${user.userId}/groups`, { headers: { authorization: `Bearer ${tokenFor(user)}` } });
     expect(res.status).toBe(200);
-    const body = await res.json();
+    const body = (await res.json()) as GroupsView;
     expect(body.groups).toHaveLength(1);
     expect(body.groups[0]).toMatchObject({ group: 'student', subgroups: ['University'], verified: true, active: true });
     expect(body.groups[0].badge).toMatchObject({ name: 'Student', icon: 'graduation-cap', color: '#2980B9', order: 70 });
@@ -89,11 +92,11 @@ describe('ID.me verification flow against a real OpenID Provider on loopback', (
     const { callback } = await verifyThroughBrowser(h, user, 'everyGroup');
     expect(callback.location).toBe(`${RETURN_URL}?idme=verified`);
     const res = await fetch(`${h.baseUrl}/v1/verifications/${user.userId}/groups`, { headers: { authorization: `Bearer ${tokenFor(user)}` } });
-    const body = await res.json();
-    expect(body.groups.map((g: { group: string }) => g.group).sort()).toEqual(
+    const body = (await res.json()) as GroupsView;
+    expect(body.groups.map((g) => g.group).sort()).toEqual(
       ['first_responder', 'government', 'low_income', 'military', 'nurse', 'student', 'teacher', 'veteran'],
     );
-    expect(body.groups.every((g: { badge: unknown; active: boolean }) => g.badge && g.active)).toBe(true);
+    expect(body.groups.every((g) => g.badge && g.active)).toBe(true);
   });
 
   it('records a user whose group is not verified as unverified, without badges and without an event', async () => {
@@ -101,7 +104,7 @@ describe('ID.me verification flow against a real OpenID Provider on loopback', (
     const { callback } = await verifyThroughBrowser(h, user, 'unverifiedTeacher');
     expect(callback.location).toBe(`${RETURN_URL}?idme=unverified`);
     const res = await fetch(`${h.baseUrl}/v1/verifications/${user.userId}`, { headers: { authorization: `Bearer ${tokenFor(user)}` } });
-    const view = await res.json();
+    const view = (await res.json()) as VerificationView;
     expect(view.status).toBe('unverified');
     expect(view.groups).toEqual([expect.objectContaining({ group: 'teacher', verified: false, active: false })]);
     expect(view.badges).toEqual([]);
