@@ -1,0 +1,220 @@
+import type { Logger } from '@nself/logging';
+import type {
+  CreatedRow,
+  FailureRow,
+  LifecycleBatch,
+  ResultRow,
+  ScheduleRunRow,
+  TransitionRow,
+} from './job-store.js';
+
+export interface RecorderOptions {
+  /** Persists one batch (a transaction); throws to have the batch kept and retried. */
+  write: (batch: LifecycleBatch) => Promise<void>;
+  logger: Logger;
+  /** How long worker events wait to be coalesced (an "active" then "completed" becomes one row write). */
+  flushMs: number;
+  /** Rows per transaction. */
+  batchSize: number;
+  /** Above this many pending rows the oldest are dropped (BullMQ stays the source of truth). */
+  maxBuffer: number;
+  onFlush?: (rows: number, ms: number) => void;
+  onError?: () => void;
+  onDrop?: (rows: number) => void;
+}
+
+interface Waiter {
+  resolve: (persisted: boolean) => void;
+}
+
+const key = (queue: string, bullmqId: string) => `${queue}\u0000${bullmqId}`;
+
+/**
+ * The Postgres mirror of job lifecycles, kept off the hot path: events are buffered in memory and written
+ * in set-based batches. Worker events wait up to `flushMs` so a job's active + completed collapse into a
+ * single upsert; `created()` (the API's writes) flushes at once — group commit, so a client can read its
+ * job right after adding it. A failed write keeps the rows and retries with backoff.
+ */
+export class LifecycleRecorder {
+  private creates: CreatedRow[] = [];
+  private transitions = new Map<string, TransitionRow>();
+  private results = new Map<string, ResultRow>();
+  private failures: FailureRow[] = [];
+  private scheduleRuns = new Map<string, ScheduleRunRow>();
+  private waiters: Waiter[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private flushing: Promise<void> | undefined;
+  private failuresInARow = 0;
+  private closed = false;
+
+  constructor(private readonly options: RecorderOptions) {}
+
+  get pending(): number {
+    return this.creates.length + this.transitions.size + this.results.size + this.failures.length + this.scheduleRuns.size;
+  }
+
+  /** Records a job the API just added; resolves once it is in Postgres (true) or queued for a retry (false). */
+  created(row: CreatedRow): Promise<boolean> {
+    this.creates.push(row);
+    const promise = new Promise<boolean>((resolve) => this.waiters.push({ resolve }));
+    this.schedule(0);
+    return promise;
+  }
+
+  transition(row: TransitionRow): void {
+    this.transitions.set(key(row.queue, row.bullmqId), row);
+    this.afterAdd();
+  }
+
+  result(row: ResultRow): void {
+    this.results.set(row.jobId, row);
+    this.afterAdd();
+  }
+
+  failure(row: FailureRow): void {
+    this.failures.push(row);
+    this.afterAdd();
+  }
+
+  scheduleRun(row: ScheduleRunRow): void {
+    const previous = this.scheduleRuns.get(row.scheduleId);
+    if (!previous || previous.lastRunAt <= row.lastRunAt) this.scheduleRuns.set(row.scheduleId, row);
+    this.afterAdd();
+  }
+
+  /** Writes everything buffered now (waits for a flush in progress first). */
+  async flush(): Promise<void> {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    while (this.flushing) await this.flushing;
+    if (this.pending || this.waiters.length) await this.runFlush();
+  }
+
+  /** Final flush; further events are still accepted and written by flush() calls. */
+  async close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    for (let i = 0; i < 3 && (this.pending || this.flushing); i += 1) {
+      await this.flush().catch(() => undefined);
+      if (this.failuresInARow) await new Promise((r) => setTimeout(r, 200));
+    }
+    if (this.pending) this.options.logger.error({ rows: this.pending }, 'job mirror rows not written at shutdown');
+    for (const waiter of this.waiters.splice(0)) waiter.resolve(false);
+  }
+
+  private afterAdd(): void {
+    if (this.pending > this.options.maxBuffer) this.dropOldest();
+    this.schedule(this.pending >= this.options.batchSize ? 0 : this.options.flushMs);
+  }
+
+  private schedule(delayMs: number): void {
+    if (this.closed && delayMs > 0) return;
+    if (this.flushing) return; // the running flush schedules the next one when it ends
+    if (this.timer) {
+      if (delayMs > 0) return;
+      clearTimeout(this.timer);
+    }
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      void this.runFlush();
+    }, delayMs);
+    this.timer.unref?.();
+  }
+
+  private takeBatch(): { batch: LifecycleBatch; waiters: Waiter[] } {
+    const size = this.options.batchSize;
+    const creates = this.creates.splice(0, size);
+    const transitions = this.take(this.transitions, size);
+    const results = this.take(this.results, size);
+    const failures = this.failures.splice(0, size);
+    const scheduleRuns = this.take(this.scheduleRuns, size);
+    // Waiters are released once every row added before them is written.
+    const waiters = this.creates.length ? [] : this.waiters.splice(0);
+    return { batch: { creates, transitions, results, failures, scheduleRuns }, waiters };
+  }
+
+  private take<T>(map: Map<string, T>, size: number): T[] {
+    const out: T[] = [];
+    for (const [k, v] of map) {
+      if (out.length >= size) break;
+      out.push(v);
+      map.delete(k);
+    }
+    return out;
+  }
+
+  private restore(batch: LifecycleBatch): void {
+    this.creates = [...batch.creates, ...this.creates];
+    for (const row of batch.transitions) {
+      const k = key(row.queue, row.bullmqId);
+      if (!this.transitions.has(k)) this.transitions.set(k, row); // a newer event for the job wins
+    }
+    for (const row of batch.results) if (!this.results.has(row.jobId)) this.results.set(row.jobId, row);
+    this.failures = [...batch.failures, ...this.failures];
+    for (const row of batch.scheduleRuns) {
+      if (!this.scheduleRuns.has(row.scheduleId)) this.scheduleRuns.set(row.scheduleId, row);
+    }
+  }
+
+  private dropOldest(): void {
+    let excess = this.pending - this.options.maxBuffer;
+    let dropped = 0;
+    for (const map of [this.transitions, this.results] as Map<string, unknown>[]) {
+      for (const k of map.keys()) {
+        if (excess <= 0) break;
+        map.delete(k);
+        excess -= 1;
+        dropped += 1;
+      }
+    }
+    if (excess > 0) {
+      const n = Math.min(excess, this.failures.length);
+      this.failures.splice(0, n);
+      dropped += n;
+    }
+    if (dropped) {
+      this.options.onDrop?.(dropped);
+      this.options.logger.error({ dropped }, 'job mirror buffer full: dropped the oldest lifecycle rows');
+    }
+  }
+
+  private runFlush(): Promise<void> {
+    if (this.flushing) return this.flushing;
+    this.flushing = (async () => {
+      try {
+        while (this.pending || this.waiters.length) {
+          const { batch, waiters } = this.takeBatch();
+          const rows =
+            batch.creates.length + batch.transitions.length + batch.results.length + batch.failures.length + batch.scheduleRuns.length;
+          const started = performance.now();
+          try {
+            if (rows) await this.options.write(batch);
+            this.failuresInARow = 0;
+            this.options.onFlush?.(rows, performance.now() - started);
+            for (const waiter of waiters) waiter.resolve(true);
+          } catch (error) {
+            this.failuresInARow += 1;
+            this.restore(batch);
+            this.options.onError?.();
+            this.options.logger.error({ err: error, rows, attempt: this.failuresInARow }, 'writing the job mirror failed; will retry');
+            for (const waiter of waiters) waiter.resolve(false);
+            return;
+          }
+          // Keep coalescing worker events unless a backlog is building up.
+          if (this.pending < this.options.batchSize && !this.creates.length && !this.waiters.length) break;
+        }
+      } finally {
+        this.flushing = undefined;
+      }
+    })().finally(() => {
+      if (this.failuresInARow) {
+        const backoff = Math.min(5000, 100 * 2 ** Math.min(this.failuresInARow, 6));
+        this.schedule(backoff);
+      } else if (this.pending || this.waiters.length) {
+        this.schedule(this.creates.length || this.pending >= this.options.batchSize ? 0 : this.options.flushMs);
+      }
+    });
+    return this.flushing;
+  }
+}

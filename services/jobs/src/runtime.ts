@@ -1,0 +1,243 @@
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Redis } from 'ioredis';
+import { createAuthenticator } from '@nself/auth';
+import { checkDatabase, createPrisma, type PrismaClient } from '@nself/db';
+import { createHealth, type Health } from '@nself/health';
+import { closeServer, createServiceApp, listen } from '@nself/http';
+import type { Logger } from '@nself/logging';
+import { createMetrics, type Metrics } from '@nself/metrics';
+import { createShutdown, type Shutdown } from '@nself/shutdown';
+import type { Express } from 'express';
+import { subscribeCancel } from './adapters/cancel-channel.js';
+import { createJobEvents } from './adapters/job-events.js';
+import { writeLifecycleBatch } from './adapters/job-store.js';
+import { createJobsRepository, type JobsRepository } from './adapters/jobs-repository.js';
+import { LifecycleRecorder } from './adapters/lifecycle-recorder.js';
+import { createQueueRegistry, type QueueRegistry } from './adapters/queues.js';
+import { createRedis, redisReady } from './adapters/redis.js';
+import { createObjectStore } from './adapters/s3.js';
+import { createSafeHttpClient, type SafeHttpClient } from './adapters/safe-http.js';
+import { createJobsApp } from './app.js';
+import type { JobsConfig } from './config.js';
+import { createHandlerRegistry } from './job-types/registry.js';
+import { createJobsMetrics, registerQueueDepth, type JobsMetrics } from './metrics.js';
+import { restoreSchedules } from './use-cases/schedules.js';
+import { createJobWorkers, type JobWorkers } from './worker-runtime.js';
+
+interface Core {
+  prisma: PrismaClient;
+  repo: JobsRepository;
+  metrics: Metrics;
+  jobsMetrics: JobsMetrics;
+  recorder: LifecycleRecorder;
+  http: SafeHttpClient;
+}
+
+function createCore(config: JobsConfig, logger: Logger, service: string): Core {
+  const prisma = createPrisma(config.databaseUrl, { maxConnections: 5 });
+  const metrics = createMetrics(service);
+  let recorder: LifecycleRecorder | undefined;
+  const jobsMetrics = createJobsMetrics(metrics, () => recorder?.pending ?? 0);
+  recorder = new LifecycleRecorder({
+    write: (batch) => writeLifecycleBatch(prisma, batch),
+    logger,
+    flushMs: config.mirror.flushMs,
+    batchSize: config.mirror.batchSize,
+    maxBuffer: config.mirror.maxBuffer,
+    onFlush: (rows, ms) => {
+      jobsMetrics.mirrorRows.inc(rows);
+      jobsMetrics.mirrorFlush.observe(ms / 1000);
+    },
+    onError: () => jobsMetrics.mirrorErrors.inc(),
+    onDrop: (rows) => jobsMetrics.mirrorDropped.inc(rows),
+  });
+  const http = createSafeHttpClient({
+    allowedHosts: config.http.allowedHosts,
+    allowedCidrs: config.http.allowedCidrs,
+    dnsServers: config.http.dnsServers,
+    maxTimeoutMs: config.maxJobTimeoutMs,
+    maxResponseBytes: config.http.maxResponseBytes,
+    maxRedirects: config.http.maxRedirects,
+  });
+  return { prisma, repo: createJobsRepository(prisma), metrics, jobsMetrics, recorder, http };
+}
+
+const port = (server: Server) => (server.address() as AddressInfo).port;
+
+export interface ApiServer {
+  app: Express;
+  server: Server;
+  port: number;
+  health: Health;
+  queues: QueueRegistry;
+  shutdown: Shutdown;
+  stop(): Promise<void>;
+}
+
+/**
+ * The API process: HTTP API + BullBoard, producers on a fail-fast Redis connection, schedules restored
+ * from job_schedules. Shutdown order: readiness 503 → stop accepting → flush the mirror → queues →
+ * Redis → Postgres.
+ */
+export async function startApiServer(config: JobsConfig, logger: Logger, options: { exit?: (code: number) => void } = {}): Promise<ApiServer> {
+  const core = createCore(config, logger, 'jobs');
+  const redis = createRedis(config.redisUrl, 'producer');
+  redis.on('error', (error) => logger.warn({ err: error }, 'Redis connection error'));
+  await redisReady(redis, 30_000);
+  const queues = createQueueRegistry(config, redis);
+  registerQueueDepth(core.metrics, () => queues.all());
+  const health = createHealth({
+    postgres: () => checkDatabase(core.prisma),
+    redis: () => redis.ping(),
+  });
+  const authenticator = createAuthenticator(config.auth);
+  const app = createJobsApp({
+    config,
+    logger,
+    repo: core.repo,
+    queues,
+    recorder: core.recorder,
+    redis,
+    http: core.http,
+    authenticator,
+    health,
+    metrics: core.metrics,
+  });
+
+  await restoreSchedules({ repo: core.repo, queues, config, logger }).catch((error: unknown) =>
+    logger.error({ err: error }, 'restoring job schedulers failed; they are restored at the next start'),
+  );
+  const server = await listen(app, config.port);
+  logger.info({ port: port(server), queues: config.queues }, 'jobs API listening');
+
+  const shutdown = createShutdown({ logger, timeoutMs: config.shutdownTimeoutMs, exit: options.exit });
+  shutdown.add('readiness', () => health.markShuttingDown());
+  shutdown.add('http', () => closeServer(server));
+  shutdown.add('mirror', () => core.recorder.close());
+  shutdown.add('queues', () => queues.close());
+  shutdown.add('redis', () => redis.quit().catch(() => redis.disconnect()));
+  shutdown.add('http-client', () => core.http.close());
+  shutdown.add('postgres', () => core.prisma.$disconnect());
+  return { app, server, port: port(server), health, queues, shutdown, stop: () => shutdown.run('stop') };
+}
+
+export interface WorkerProcess {
+  workers: JobWorkers;
+  server: Server;
+  port: number;
+  health: Health;
+  shutdown: Shutdown;
+  stop(): Promise<void>;
+}
+
+/**
+ * A worker process for some queues: BullMQ workers, the cancel listener, the batched mirror, and a small
+ * HTTP server for /health, /ready and /metrics (JOBS_WORKER_PORT). Shutdown: readiness 503 → workers
+ * finish their running jobs (or release them on timeout) → mirror flushed → AMQP → Redis → Postgres.
+ */
+export async function startWorkerProcess(
+  config: JobsConfig,
+  logger: Logger,
+  queueNames: string[] = config.workerQueues,
+  options: { concurrency?: number; exit?: (code: number) => void } = {},
+): Promise<WorkerProcess> {
+  const unknown = queueNames.filter((q) => !config.queues.includes(q));
+  if (unknown.length) throw new Error(`unknown queue(s): ${unknown.join(', ')} (JOBS_QUEUES: ${config.queues.join(', ')})`);
+  const core = createCore(config, logger, 'jobs-worker');
+  const connection = createRedis(config.redisUrl, 'worker');
+  const producer = createRedis(config.redisUrl, 'producer');
+  const subscriber = createRedis(config.redisUrl, 'subscriber');
+  let cacheRedis: Redis | undefined;
+  for (const r of [connection, producer, subscriber]) r.on('error', (error) => logger.warn({ err: error }, 'Redis connection error'));
+  await Promise.all([redisReady(connection, 30_000), redisReady(producer, 30_000)]);
+
+  const store =
+    config.s3.endpoint || config.s3.accessKeyId
+      ? createObjectStore({
+          endpoint: config.s3.endpoint,
+          region: config.s3.region,
+          accessKeyId: config.s3.accessKeyId,
+          secretAccessKey: config.s3.secretAccessKey,
+          forcePathStyle: config.s3.forcePathStyle,
+        })
+      : undefined;
+  const registry = createHandlerRegistry({
+    config,
+    http: core.http,
+    store,
+    cacheRedis: () => {
+      cacheRedis ??= createRedis(config.cache.redisUrl, 'cache');
+      return cacheRedis;
+    },
+    customTypes: core.repo,
+  });
+  const events = createJobEvents({
+    url: config.amqpUrl,
+    exchange: config.eventsExchange,
+    logger,
+    completedEvents: config.completedEvents,
+  });
+  const workers = createJobWorkers(
+    { config, logger, connection, registry, recorder: core.recorder, metrics: core.jobsMetrics, events },
+    queueNames,
+    { concurrency: options.concurrency },
+  );
+  await subscribeCancel(subscriber, config.bullPrefix, (request) => {
+    if (workers.cancel(request.queue, request.bullmqId, request.reason)) {
+      logger.info({ queue: request.queue, bullmqId: request.bullmqId }, 'cancelling a running job');
+    }
+  });
+
+  // Schedules are restored by the worker too, so they come back even if only workers restart.
+  const queues = createQueueRegistry(config, producer);
+  registerQueueDepth(core.metrics, () => queues.all().filter((q) => queueNames.includes(q.name)));
+  await restoreSchedules({ repo: core.repo, queues, config, logger }).catch((error: unknown) =>
+    logger.error({ err: error }, 'restoring job schedulers failed'),
+  );
+
+  const health = createHealth({
+    postgres: () => checkDatabase(core.prisma),
+    redis: () => connection.ping(),
+    workers: async () => {
+      if (!workers.isRunning()) throw new Error('workers are not running');
+    },
+    ...(events ? { rabbitmq: () => events.check() } : {}),
+  });
+  const app = createServiceApp({ logger, health, metrics: core.metrics, routes: () => undefined });
+  const server = await listen(app, config.workerPort);
+  logger.info({ port: port(server), queues: queueNames, concurrency: options.concurrency ?? config.concurrency }, 'jobs worker running');
+
+  const shutdown = createShutdown({ logger, timeoutMs: config.shutdownTimeoutMs, exit: options.exit });
+  shutdown.add('readiness', () => health.markShuttingDown());
+  // Running jobs get most of the shutdown budget to finish; past it they are left to stall recovery
+  // (their locks expire and another worker retries them), so nothing is lost.
+  shutdown.add('workers', async () => {
+    const grace = Math.max(500, config.shutdownTimeoutMs - 3000);
+    let timer: NodeJS.Timeout | undefined;
+    const finished = await Promise.race([
+      workers.close().then(() => true),
+      new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(false), grace);
+      }),
+    ]);
+    clearTimeout(timer);
+    if (!finished) {
+      logger.warn({ graceMs: grace }, 'jobs still running at shutdown; leaving them to stall recovery');
+      await workers.close(true);
+    }
+  });
+  shutdown.add('http', () => closeServer(server));
+  shutdown.add('mirror', () => core.recorder.close());
+  shutdown.add('events', () => events?.close());
+  shutdown.add('queues', () => queues.close());
+  shutdown.add('redis', async () => {
+    await Promise.all(
+      [connection, producer, subscriber, cacheRedis].filter(Boolean).map((r) => r!.quit().catch(() => r!.disconnect())),
+    );
+  });
+  shutdown.add('storage', () => store?.close());
+  shutdown.add('http-client', () => core.http.close());
+  shutdown.add('postgres', () => core.prisma.$disconnect());
+  return { workers, server, port: port(server), health, shutdown, stop: () => shutdown.run('stop') };
+}
