@@ -141,7 +141,8 @@ export function imageError(error: unknown): ProcessingError {
 export async function probeImage(input: string | Buffer, maxPixels: number): Promise<ImageInfo> {
   let meta: Metadata;
   try {
-    meta = await sharp(input, inputOptions(maxPixels)).metadata();
+    // Header only (no pixels decoded), so the pixel check below can name the dimensions.
+    meta = await sharp(input, { ...inputOptions(maxPixels), limitInputPixels: false }).metadata();
   } catch (error) {
     throw imageError(error);
   }
