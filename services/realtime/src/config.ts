@@ -4,7 +4,9 @@ import { z } from 'zod';
 import { commonEnv, ConfigError, env, loadConfig as parseEnv } from '@nself/config';
 import { authConfigFromEnv, authEnv, type AuthConfig } from '@nself/auth';
 
-export const DEFAULT_LOG_EVENTS = 'connect,disconnect,room:join,room:leave,presence:update,auth:refresh,relay';
+export const DEFAULT_LOG_EVENTS =
+  'connect,disconnect,room:join,room:leave,presence:update,auth:refresh,relay,' +
+  'room:create,room:delete,member:add,member:update,member:remove,admin:disconnect';
 export const DEFAULT_RELAY_EVENTS = 'file.*,job.*,notification.*,idme.*';
 
 /** Every variable the realtime service reads (README and .env.example list the same set). */

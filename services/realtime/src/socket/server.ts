@@ -74,7 +74,6 @@ export interface SocketServerDeps {
   subClient: Redis;
 }
 
-const ACTIVITY_WRITE_MS = 5000;
 const MAX_PRESENCE_SUBSCRIPTIONS = 1000;
 const MAX_TIMER_MS = 2 ** 31 - 1;
 const anyPayload = z.unknown();
@@ -145,6 +144,9 @@ export function createSocketServer(
   const env = config.env;
   const instanceId = config.instanceId;
   const cleanups = new Set<Promise<unknown>>();
+  // Activity is written at most this often per socket; well under the away timeout so an away user's
+  // next action always reaches Redis.
+  const activityWriteMs = Math.min(5000, Math.floor(env.REALTIME_AWAY_AFTER_MS / 3));
   const cors = config.corsOrigins.length
     ? { origin: config.corsOrigins.includes('*') ? true : config.corsOrigins, credentials: !config.corsOrigins.includes('*') }
     : undefined;
@@ -340,7 +342,7 @@ export function createSocketServer(
     const { principal } = socket.data;
     if (!principal.userId) return;
     const now = Date.now();
-    if (now - socket.data.lastActivityWrite < ACTIVITY_WRITE_MS) return;
+    if (now - socket.data.lastActivityWrite < activityWriteMs) return;
     socket.data.lastActivityWrite = now;
     if (await state.recordActivity(principal.sourceAccountId, principal.userId)) {
       await deps.presence.publish(principal.sourceAccountId, principal.userId);
