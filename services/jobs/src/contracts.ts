@@ -50,7 +50,7 @@ export const builtinPayloadSchemas = {
       /** Only objects under this key prefix are considered (never the whole bucket). */
       prefix: z.string().min(1).max(512),
       /** Objects last modified longer ago than this are deleted. */
-      olderThanSeconds: z.number().int().min(60),
+      olderThanSeconds: z.number().int().min(0),
       dryRun: z.boolean().default(false),
       maxObjects: z.number().int().min(1).max(1_000_000).default(100_000),
     })

@@ -210,21 +210,23 @@ export async function startWorkerProcess(
 
   const shutdown = createShutdown({ logger, timeoutMs: config.shutdownTimeoutMs, exit: options.exit });
   shutdown.add('readiness', () => health.markShuttingDown());
-  // Running jobs get most of the shutdown budget to finish; past it they are left to stall recovery
-  // (their locks expire and another worker retries them), so nothing is lost.
+  // Running jobs get most of the shutdown budget to finish; past it they are interrupted and put back
+  // in the queue without using an attempt (and if the process dies first, stall recovery retries them).
   shutdown.add('workers', async () => {
     const grace = Math.max(500, config.shutdownTimeoutMs - 3000);
     let timer: NodeJS.Timeout | undefined;
+    const closing = workers.close();
     const finished = await Promise.race([
-      workers.close().then(() => true),
+      closing.then(() => true),
       new Promise<boolean>((resolve) => {
         timer = setTimeout(() => resolve(false), grace);
       }),
     ]);
     clearTimeout(timer);
     if (!finished) {
-      logger.warn({ graceMs: grace }, 'jobs still running at shutdown; leaving them to stall recovery');
-      await workers.close(true);
+      logger.warn({ graceMs: grace }, 'jobs still running at shutdown: putting them back in the queue');
+      workers.releaseAll();
+      await closing;
     }
   });
   shutdown.add('http', () => closeServer(server));

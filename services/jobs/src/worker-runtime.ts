@@ -8,7 +8,7 @@ import type { LifecycleRecorder } from './adapters/lifecycle-recorder.js';
 import type { JobsConfig } from './config.js';
 import type { JobEnvelope, JobStatus } from './contracts.js';
 import { uuidv7 } from './ids.js';
-import { errorCode, isCancellation } from './job-errors.js';
+import { errorCode, isCancellation, SHUTDOWN_REASON } from './job-errors.js';
 import type { HandlerRegistry } from './job-types/registry.js';
 import type { JobsMetrics } from './metrics.js';
 import { createProcessor, jobRowId, type JobsJob } from './processor.js';
@@ -37,7 +37,9 @@ export interface JobWorkers {
   cancel(queue: string, bullmqId: string, reason: string): boolean;
   isRunning(): boolean;
   /** Stops fetching, lets running jobs finish (BullMQ graceful close), then flushes the mirror. */
-  close(force?: boolean): Promise<void>;
+  close(): Promise<void>;
+  /** Interrupts every running job; they go back to the queue (shutdown past its grace period). */
+  releaseAll(): void;
 }
 
 /** The mirror row of a BullMQ job, derived from the job alone (so any event can create the row). */
@@ -77,11 +79,27 @@ function nextCronRun(cron: string, tz: string | undefined, after: Date): Date | 
 export function createJobWorkers(deps: WorkerRuntimeDeps, queues: string[], options: WorkerRuntimeOptions = {}): JobWorkers {
   const { config, logger, recorder, metrics } = deps;
   const workers = new Map<string, Worker<JobEnvelope, unknown, string>>();
+  // A cancel can arrive between BullMQ moving a job to active and the processor starting; it is kept
+  // briefly so the processor sees it.
+  const pendingCancels = new Map<string, { reason: string; at: number }>();
+  const takePendingCancel = (queue: string) => (bullmqId: string) => {
+    const key = `${queue}\u0000${bullmqId}`;
+    const entry = pendingCancels.get(key);
+    if (!entry) return undefined;
+    pendingCancels.delete(key);
+    return Date.now() - entry.at < 60_000 ? entry.reason : undefined;
+  };
 
   for (const queue of queues) {
     const worker = new Worker<JobEnvelope, unknown, string>(
       queue,
-      createProcessor({ registry: deps.registry, logger: logger.child({ queue }), defaultTimeoutMs: config.jobTimeoutMs, queue }),
+      createProcessor({
+        registry: deps.registry,
+        logger: logger.child({ queue }),
+        defaultTimeoutMs: config.jobTimeoutMs,
+        queue,
+        takePendingCancel: takePendingCancel(queue),
+      }),
       {
         connection: deps.connection,
         prefix: config.bullPrefix,
@@ -211,11 +229,19 @@ export function createJobWorkers(deps: WorkerRuntimeDeps, queues: string[], opti
       }
     },
     cancel(queue, bullmqId, reason) {
-      return workers.get(queue)?.cancelJob(bullmqId, reason) ?? false;
+      const worker = workers.get(queue);
+      if (!worker) return false;
+      if (worker.cancelJob(bullmqId, reason)) return true;
+      pendingCancels.set(`${queue}\u0000${bullmqId}`, { reason, at: Date.now() });
+      if (pendingCancels.size > 10_000) pendingCancels.delete(pendingCancels.keys().next().value!);
+      return false;
+    },
+    releaseAll() {
+      for (const worker of workers.values()) worker.cancelAllJobs(SHUTDOWN_REASON);
     },
     isRunning: () => [...workers.values()].every((w) => w.isRunning()),
-    async close(force = false) {
-      await Promise.all([...workers.values()].map((w) => w.close(force)));
+    async close() {
+      await Promise.all([...workers.values()].map((w) => w.close()));
       await recorder.flush();
     },
   };

@@ -49,16 +49,21 @@ export async function cancelJob(
       // It started meanwhile (a locked job cannot be removed): cancel it as a running job.
     }
   }
-  await publishCancel(deps.redis, deps.config.bullPrefix, {
-    queue: row.queue,
-    bullmqId: row.bullmqId,
-    reason: `cancelled by ${principal.userId ?? principal.via}`,
-  }).catch((error: unknown) => {
-    throw queueUnavailable(deps, error);
-  });
+  const request = { queue: row.queue, bullmqId: row.bullmqId, reason: `cancelled by ${principal.userId ?? principal.via}` };
+  const publish = () =>
+    publishCancel(deps.redis, deps.config.bullPrefix, request).catch((error: unknown) => {
+      throw queueUnavailable(deps, error);
+    });
+  await publish();
   const deadline = Date.now() + waitMs;
+  let lastPublish = Date.now();
   while (Date.now() < deadline) {
     await new Promise((r) => setTimeout(r, 50));
+    // Repeated while waiting (idempotent): a worker that had not started the processor yet sees it.
+    if (Date.now() - lastPublish > 500) {
+      lastPublish = Date.now();
+      await publish();
+    }
     const now = await queue.getJob(row.bullmqId);
     const state = now ? await now.getState() : 'unknown';
     if (state === 'failed' && now && isCancellation({ message: now.failedReason })) {
