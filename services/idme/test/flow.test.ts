@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DomainEvent } from '@nself/events';
 import type { getGroups, VerificationView } from '../src/use-cases/read-verification.js';
 import { signInAtProvider, TestBrowser } from './support/browser.js';
+import { ACCOUNTS } from './support/fake-idme.js';
 
 type GroupsView = Awaited<ReturnType<typeof getGroups>>;
 import {
@@ -108,6 +109,21 @@ describe('ID.me verification flow against a real OpenID Provider on loopback', (
     expect(view.status).toBe('unverified');
     expect(view.groups).toEqual([expect.objectContaining({ group: 'teacher', verified: false, active: false })]);
     expect(view.badges).toEqual([]);
+  });
+
+  it('replaces groups, badges and attributes when the same user verifies again', async () => {
+    const user = newUser();
+    const subject = uniqueName('idme-sub');
+    h.fake.addAccount(subject, ACCOUNTS.veteran);
+    expect((await verifyThroughBrowser(h, user, subject)).callback.location).toBe(`${RETURN_URL}?idme=verified`);
+    h.fake.addAccount(subject, ACCOUNTS.student);
+    expect((await verifyThroughBrowser(h, user, subject)).callback.location).toBe(`${RETURN_URL}?idme=verified`);
+    const res = await fetch(`${h.baseUrl}/v1/verifications/${user.userId}`, { headers: { authorization: `Bearer ${tokenFor(user)}` } });
+    const view = (await res.json()) as VerificationView;
+    expect(view.groups.map((g) => g.group)).toEqual(['student']);
+    expect(view.badges.map((b) => b.name)).toEqual(['Student']);
+    expect(view.attributes.map((a) => a.handle)).toEqual(['student_level']);
+    expect(await persistedRows(h, user)).toEqual({ verifications: 1, groups: 1, badges: 1, attributes: 1 });
   });
 
   it('sends the browser to an allow-listed return URL given at start, and sets a httpOnly SameSite=Lax cookie', async () => {

@@ -48,43 +48,52 @@ export type VerificationWithDetails = Prisma.IdmeVerificationGetPayload<{ includ
 export class VerificationRepository {
   constructor(private readonly prisma: PrismaClient) {}
 
-  /** Replaces a user's verification, groups, badges and attributes in one transaction. */
+  /**
+   * Replaces a user's verification, groups, badges and attributes in one transaction, with as few
+   * statements as possible (this is the callback's hot path): lock the identity, one look-up for both
+   * the identity check and an existing record, the upsert, one delete of old details when there were
+   * any, and one insert per table.
+   */
   async save(input: SaveVerificationInput): Promise<SavedVerification> {
     const { sourceAccountId, userId, now } = input;
     const verifiedGroups = input.groups.filter((g) => g.verified).map((g) => g.group);
     const status = verifiedGroups.length ? 'verified' : 'unverified';
+    const expiry = (group: string) => {
+      const days = input.badges.forGroup(group)?.expiresAfterDays;
+      return days ? new Date(now.getTime() + days * DAY_MS) : null;
+    };
     return this.prisma.$transaction(async (tx) => {
-      if (input.uniqueIdentity) await this.assertIdentityFree(tx, input);
-      const verification = await tx.idmeVerification.upsert({
-        where: { sourceAccountId_userId: { sourceAccountId, userId } },
-        create: {
-          sourceAccountId,
-          userId,
-          idmeSubject: input.subject,
-          status,
-          scopes: input.scopes,
-          accessTokenEnc: input.accessTokenEnc,
-          refreshTokenEnc: input.refreshTokenEnc,
-          tokenExpiresAt: input.tokenExpiresAt,
-          verifiedAt: status === 'verified' ? now : null,
-        },
-        update: {
-          idmeSubject: input.subject,
-          status,
-          scopes: input.scopes,
-          accessTokenEnc: input.accessTokenEnc,
-          refreshTokenEnc: input.refreshTokenEnc,
-          tokenExpiresAt: input.tokenExpiresAt,
-          verifiedAt: status === 'verified' ? now : null,
-          revokedAt: null,
-        },
-      });
-      const verificationId = verification.id;
-      await this.clearDetails(tx, verificationId);
-      const expiry = (group: string) => {
-        const days = input.badges.forGroup(group)?.expiresAfterDays;
-        return days ? new Date(now.getTime() + days * DAY_MS) : null;
+      let hadRecord: boolean;
+      if (input.uniqueIdentity) {
+        // Serializes concurrent links of the same identity within the app; the look-up runs after it.
+        await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`idme:${sourceAccountId}:${input.subject}`}, 0))`;
+        const rows = await tx.idmeVerification.findMany({
+          where: { sourceAccountId, OR: [{ userId }, { idmeSubject: input.subject, status: { not: 'revoked' } }] },
+          select: { userId: true },
+        });
+        if (rows.some((r) => r.userId !== userId)) {
+          throw Errors.conflict('IDME_IDENTITY_IN_USE', 'This ID.me identity already verifies another user of this app');
+        }
+        hadRecord = rows.length > 0;
+      } else {
+        hadRecord = (await tx.idmeVerification.count({ where: { sourceAccountId, userId } })) > 0;
+      }
+      const fields = {
+        idmeSubject: input.subject,
+        status,
+        scopes: input.scopes,
+        accessTokenEnc: input.accessTokenEnc,
+        refreshTokenEnc: input.refreshTokenEnc,
+        tokenExpiresAt: input.tokenExpiresAt,
+        verifiedAt: status === 'verified' ? now : null,
       };
+      const { id: verificationId } = await tx.idmeVerification.upsert({
+        where: { sourceAccountId_userId: { sourceAccountId, userId } },
+        create: { sourceAccountId, userId, ...fields },
+        update: { ...fields, revokedAt: null },
+        select: { id: true },
+      });
+      if (hadRecord) await this.clearDetails(tx, verificationId);
       if (input.groups.length) {
         await tx.idmeGroup.createMany({
           data: input.groups.map((g) => ({
@@ -127,27 +136,12 @@ export class VerificationRepository {
     });
   }
 
-  private async assertIdentityFree(tx: Tx, input: SaveVerificationInput): Promise<void> {
-    // Serializes concurrent links of the same identity within the app.
-    await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`idme:${input.sourceAccountId}:${input.subject}`}, 0))`;
-    const other = await tx.idmeVerification.findFirst({
-      where: {
-        sourceAccountId: input.sourceAccountId,
-        idmeSubject: input.subject,
-        userId: { not: input.userId },
-        status: { not: 'revoked' },
-      },
-      select: { id: true },
-    });
-    if (other) {
-      throw Errors.conflict('IDME_IDENTITY_IN_USE', 'This ID.me identity already verifies another user of this app');
-    }
-  }
-
+  /** Deletes a verification's groups, badges and attributes in one statement. */
   private async clearDetails(tx: Tx, verificationId: string): Promise<void> {
-    await tx.idmeBadge.deleteMany({ where: { verificationId } });
-    await tx.idmeGroup.deleteMany({ where: { verificationId } });
-    await tx.idmeAttribute.deleteMany({ where: { verificationId } });
+    await tx.$executeRaw`
+      WITH badges AS (DELETE FROM idme_badges WHERE verification_id = ${verificationId}::uuid),
+           groups AS (DELETE FROM idme_groups WHERE verification_id = ${verificationId}::uuid)
+      DELETE FROM idme_attributes WHERE verification_id = ${verificationId}::uuid`;
   }
 
   find(sourceAccountId: string, userId: string): Promise<VerificationWithDetails | null> {
