@@ -72,7 +72,10 @@ export const fileEnvSchema = z
     FILE_CORS_ORIGINS: env.list(''),
 
     // Storage: any S3-compatible endpoint, or local disk when no endpoint is configured.
-    FILE_STORAGE_PROVIDER: z.enum(['local', 'minio', 's3', 'r2', 'b2', 'gcs', 'azure']).optional(),
+    FILE_STORAGE_PROVIDER: z.preprocess(
+      (v) => (v === '' ? undefined : v),
+      z.enum(['local', 'minio', 's3', 'r2', 'b2', 'gcs', 'azure']).optional(),
+    ),
     FILE_STORAGE_ENDPOINT: optional(),
     FILE_STORAGE_PUBLIC_ENDPOINT: optional(),
     FILE_STORAGE_BUCKET: z.string().min(3).max(63).default('nself-files'),

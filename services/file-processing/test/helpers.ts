@@ -234,12 +234,15 @@ export async function spawnEntry(entry: 'worker' | 'main' | 'cli', env: Record<s
     lines,
     output: () => text,
     exited,
-    waitForLine(match, timeoutMs = 60_000) {
-      return waitFor(() => lines.find(match) ?? (child.exitCode !== null ? Promise.reject(new Error(`exited: ${text}`)) : null), {
-        timeoutMs,
-        intervalMs: 50,
-        label: 'log line',
-      });
+    async waitForLine(match, timeoutMs = 60_000) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const found = lines.find(match);
+        if (found) return found;
+        if (child.exitCode !== null || child.signalCode !== null) throw new Error(`process exited early:\n${text}`);
+        if (Date.now() > deadline) throw new Error(`timed out waiting for a log line:\n${text.slice(-4000)}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
     },
   };
 }

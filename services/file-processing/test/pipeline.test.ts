@@ -1,6 +1,6 @@
 import exifReader from 'exif-reader';
 import request from 'supertest';
-import sharp from 'sharp';
+import sharp, { type Metadata } from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '@nself/test-support';
 import {
@@ -47,7 +47,7 @@ async function fetchUrl(url: string): Promise<{ status: number; body: Buffer; ty
   return { status: res.status, body: Buffer.from(await res.arrayBuffer()), type: res.headers.get('content-type') };
 }
 
-function assertNoMetadata(meta: sharp.Metadata, label: string) {
+function assertNoMetadata(meta: Metadata, label: string) {
   expect(meta.exif, `${label} exif`).toBeUndefined();
   expect(meta.xmp, `${label} xmp`).toBeUndefined();
   expect(meta.iptc, `${label} iptc`).toBeUndefined();
