@@ -162,6 +162,11 @@ export function createRealtimeService(config: RealtimeConfig, options: RealtimeS
     db,
     rooms,
     async start() {
+      // Prisma compiles its query plans on first use (about a second): pay that before taking traffic.
+      await prisma.realtimeRoom
+        .findFirst({ select: { id: true } })
+        .then(() => prisma.realtimeRoomMember.findFirst({ where: { roomId: '00000000-0000-0000-0000-000000000000', userId: '' } }))
+        .catch((error: unknown) => logger.warn({ err: error }, 'database warm-up failed; continuing'));
       await maintenance?.stop();
       maintenance = startMaintenance({ config, logger, state, sockets: socketServer, presence, typing, db, prisma });
       await maintenance.heartbeatNow();
