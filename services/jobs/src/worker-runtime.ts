@@ -63,6 +63,12 @@ export function baseRow(queue: string, job: JobsJob): JobRowBase {
   };
 }
 
+/** When a job was due: a scheduler's job id carries its exact slot (repeat:<scheduler>:<millis>). */
+export function dueAt(job: JobsJob): number {
+  const slot = /^repeat:.+:(\d+)$/.exec(job.id ?? '');
+  return slot ? Number(slot[1]) : job.timestamp + (job.delay ?? 0);
+}
+
 function nextCronRun(cron: string, tz: string | undefined, after: Date): Date | null {
   try {
     return CronExpressionParser.parse(cron, { currentDate: after, tz: tz ?? 'UTC' }).next().toDate();
@@ -114,7 +120,7 @@ export function createJobWorkers(deps: WorkerRuntimeDeps, queues: string[], opti
     worker.on('active', (job: JobsJob) => {
       metrics.active.inc({ queue });
       const startedAt = job.processedOn ?? Date.now();
-      metrics.waitTime.observe({ queue }, Math.max(0, startedAt - job.timestamp - (job.delay ?? 0)) / 1000);
+      metrics.waitTime.observe({ queue }, Math.max(0, startedAt - dueAt(job)) / 1000);
       recorder.transition({
         ...baseRow(queue, job),
         status: 'active',
@@ -124,7 +130,7 @@ export function createJobWorkers(deps: WorkerRuntimeDeps, queues: string[], opti
       });
       const meta = job.data?.meta;
       if (meta?.scheduleId) {
-        const firedAt = new Date(job.timestamp + (job.delay ?? 0));
+        const firedAt = new Date(dueAt(job));
         recorder.scheduleRun({
           scheduleId: meta.scheduleId,
           lastRunAt: firedAt,

@@ -115,7 +115,7 @@ export async function spawnService(
   const root = testInfra().repoRoot;
   const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', path.join(root, entry), ...args], {
     cwd: root,
-    env: { PATH: process.env.PATH, ...env, LOG_LEVEL: env.LOG_LEVEL ?? 'info' },
+    env: { PATH: process.env.PATH, ...env, LOG_LEVEL: 'info' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
