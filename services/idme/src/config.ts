@@ -103,6 +103,9 @@ export const idmeEnvSchema = idmeEnvObject.superRefine((value, ctx) => {
 
 export type IdmeEnv = z.output<typeof idmeEnvSchema>;
 
+/** Every variable the service reads (plugin.json and .env.example are checked against this list). */
+export const IDME_ENV_VARIABLES = Object.keys(idmeEnvObject.shape);
+
 /** The provider side of the configuration: what the OIDC client and the CLI `test` command need. */
 export interface ProviderSettings {
   clientId: string;
