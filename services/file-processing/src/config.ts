@@ -219,7 +219,9 @@ export interface FileConfig {
 
 /** Parses the environment once (throws ConfigError naming the bad variables). */
 export function loadFileConfig(source: NodeJS.ProcessEnv = process.env): FileConfig {
-  const e = loadConfig(fileEnvSchema, source);
+  // An empty variable (FOO= in an .env file) means "not set": its default applies.
+  const cleaned = Object.fromEntries(Object.entries(source).filter(([, value]) => value !== ''));
+  const e = loadConfig(fileEnvSchema, cleaned);
   const provider = e.FILE_STORAGE_PROVIDER ?? (e.FILE_STORAGE_ENDPOINT ? 's3' : 'local');
   return {
     env: e,

@@ -1,7 +1,10 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '@nself/config';
-import { loadFileConfig, parseByteSize, parseThumbnailSizes } from '../src/config.js';
+import { fileEnvSchema, loadFileConfig, parseByteSize, parseThumbnailSizes } from '../src/config.js';
 import { cameraExif } from '../src/adapters/image.js';
 import { uuidv7, UUID_PATTERN } from '../src/adapters/repository.js';
 import { parseClamdReply } from '../src/adapters/scanner.js';
@@ -59,6 +62,36 @@ describe('config', () => {
     expect(problems({ DATABASE_URL: 'postgresql://x@h/db', FILE_STORAGE_PROVIDER: 'r2', FILE_STORAGE_SECRET_KEY: 'hunter2-secret' })).toEqual(
       expect.arrayContaining(['JWT_SECRET', 'FILE_STORAGE_ENDPOINT', 'FILE_STORAGE_ACCESS_KEY']),
     );
+  });
+});
+
+describe('manifest and .env.example', () => {
+  const dir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+  const schemaKeys = Object.keys(fileEnvSchema.shape).sort();
+
+  it('list every variable the service reads, with the defaults it applies', () => {
+    const plugin = JSON.parse(readFileSync(path.join(dir, 'plugin.json'), 'utf8')) as {
+      envVars: { name: string; default: string | null }[];
+      tables: string[];
+      actions: { name: string }[];
+    };
+    expect(plugin.envVars.map((v) => v.name).sort()).toEqual(schemaKeys);
+    const example = Object.fromEntries(
+      readFileSync(path.join(dir, '.env.example'), 'utf8')
+        .split('\n')
+        .filter((line) => /^[A-Z_]+=/.test(line))
+        .map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]),
+    );
+    expect(Object.keys(example).sort()).toEqual(schemaKeys);
+    // The example as shipped (plus a secret) is a valid configuration.
+    const config = loadFileConfig({ ...example, JWT_SECRET: 'x'.repeat(40) });
+    expect(config.upload.maxSize).toBe(100 * 1024 * 1024);
+    expect(config.storage.provider).toBe('local');
+    for (const v of plugin.envVars) {
+      if (v.default !== null && example[v.name] !== '') expect(example[v.name], v.name).toBe(v.default);
+    }
+    expect(plugin.tables.sort()).toEqual(['file_metadata', 'file_processing_jobs', 'file_scans', 'file_thumbnails']);
+    expect(plugin.actions.map((a) => a.name).sort()).toEqual(['cleanup', 'init', 'process', 'scan', 'server', 'stats', 'worker']);
   });
 });
 
