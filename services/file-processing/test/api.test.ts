@@ -26,7 +26,7 @@ async function smallJpeg(seed = 1): Promise<Buffer> {
     .toBuffer();
 }
 
-describe('uploads', () => {
+describe('uploads', { timeout: 60_000 }, () => {
   it('stores the file, records size and sha256 and queues a job (202)', async () => {
     const user = newUser();
     const jpeg = await smallJpeg();
@@ -116,7 +116,7 @@ describe('uploads', () => {
   });
 });
 
-describe('streamed uploads over the limit', () => {
+describe('streamed uploads over the limit', { timeout: 60_000 }, () => {
   // A recording proxy in front of the S3 server shows the multipart upload being aborted.
   let proxy: Server;
   let seen: string[] = [];
@@ -220,7 +220,7 @@ describe('streamed uploads over the limit', () => {
   });
 });
 
-describe('files, jobs and access', () => {
+describe('files, jobs and access', { timeout: 60_000 }, () => {
   it('shows a file to its owner and admins of its account only; no URLs before processing', async () => {
     const owner = newUser();
     const res = await upload(h.app, owner.headers, await smallJpeg(7), { filename: 'x.jpg' });
@@ -280,7 +280,7 @@ describe('files, jobs and access', () => {
   });
 });
 
-describe('storage events', () => {
+describe('storage events', { timeout: 60_000 }, () => {
   const secret = 'storage-event-secret-0123456789';
   const record = (bucket: string, key: string, eventName = 's3:ObjectCreated:Put') => ({
     EventName: eventName,

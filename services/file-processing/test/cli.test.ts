@@ -39,7 +39,7 @@ async function cli(...args: string[]): Promise<{ code: number | null; stdout: st
 const jpeg = (seed: number) =>
   sharp({ create: { width: 80, height: 60, channels: 3, background: { r: seed, g: 100, b: 50 } } }).jpeg().toBuffer();
 
-describe('CLI', () => {
+describe('CLI', { timeout: 120_000 }, () => {
   it('process <key> --inline registers an object already in the bucket and runs the pipeline', async () => {
     const account = uniqueName('acct');
     const key = `imports/${uniqueName('img')}.jpg`;

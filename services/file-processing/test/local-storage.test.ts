@@ -36,7 +36,7 @@ afterAll(async () => {
 
 const pathOf = (url: string) => new URL(url).pathname.replace(/^\/files/, '');
 
-describe('local-disk storage', () => {
+describe('local-disk storage', { timeout: 90_000 }, () => {
   it('stores on disk, processes, and serves signed, expiring links', async () => {
     expect(h.runtime.storage).toBeInstanceOf(LocalStorage);
     const user = newUser();

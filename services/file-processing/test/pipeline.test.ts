@@ -54,7 +54,7 @@ function assertNoMetadata(meta: Metadata, label: string) {
   expect(meta.orientation, `${label} orientation`).toBeUndefined();
 }
 
-describe('images', () => {
+describe('images', { timeout: 120_000 }, () => {
   it('makes AVIF, WebP and JPEG thumbnails at every size from a GPS-tagged JPEG, with no EXIF/GPS/XMP left', async () => {
     const user = newUser();
     const original = await jpegWithGps(1600, 1200);
@@ -166,7 +166,7 @@ describe('images', () => {
   });
 });
 
-describe('virus scanning', () => {
+describe('virus scanning', { timeout: 120_000 }, () => {
   async function expectQuarantined(fileId: string, jobId: string, headers: Record<string, string>, userId: string) {
     const view = (await request(h.app).get(`/v1/files/${fileId}`).set(headers)).body;
     expect(view).toMatchObject({ status: 'infected', quarantined: true, thumbnails: [], download: null, original: null, optimized: null, poster: null });
@@ -241,7 +241,7 @@ describe('virus scanning', () => {
   });
 });
 
-describe('video and PDF', () => {
+describe('video and PDF', { timeout: 120_000 }, () => {
   it('makes a poster frame and thumbnails of a video (ffmpeg)', async () => {
     expect(h.runtime.tools.ffmpeg.available, 'ffmpeg is installed by infra/local/ensure-infra.sh').toBe(true);
     const video = await testVideo();
@@ -272,7 +272,7 @@ describe('video and PDF', () => {
   });
 });
 
-describe('reprocessing', () => {
+describe('reprocessing', { timeout: 120_000 }, () => {
   it('runs again on POST /process and replaces the results', async () => {
     const user = newUser();
     const { fileId } = await uploadAndWait(user.headers, await jpegWithGps(500, 400), 'again.jpg');

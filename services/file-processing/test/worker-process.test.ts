@@ -35,7 +35,7 @@ async function startWorker(): Promise<{ process: SpawnedProcess; port: number }>
   return { process: worker, port: ready.port as number };
 }
 
-describe('worker process', () => {
+describe('worker process', { timeout: 240_000 }, () => {
   it('serves /health, /ready (with the media tools it found) and /metrics on its own port', async () => {
     const { process: worker, port } = await startWorker();
     const health = await fetch(`http://127.0.0.1:${port}/health`);
@@ -54,7 +54,7 @@ describe('worker process', () => {
 
   it('finishes a job exactly once when its worker is killed (-9) midway and a worker starts again', async () => {
     const user = newUser();
-    const image = await (await photo(3000, 2000)).jpeg({ quality: 90 }).toBuffer();
+    const image = await (await photo(2400, 1600)).jpeg({ quality: 90 }).toBuffer();
     const res = await upload(h.app, user.headers, image, { filename: 'big.jpg', contentType: 'image/jpeg' });
     expect(res.status).toBe(202);
     const { fileId, jobId } = res.body as { fileId: string; jobId: string };
