@@ -1,5 +1,6 @@
 import { authConfigFromEnv, authEnv, type AuthConfig } from '@nself/auth';
 import { commonEnv, ConfigError, env, loadConfig } from '@nself/config';
+import ipaddr from 'ipaddr.js';
 import { z } from 'zod';
 
 const QUEUE_NAME = /^[A-Za-z0-9_-]{1,64}$/;
@@ -18,7 +19,7 @@ export const jobsEnvSchema = z
 
     JOBS_PORT: env.port(3105),
     JOBS_WORKER_PORT: env.port(3115),
-    JOBS_QUEUES: env.list('default'),
+    JOBS_QUEUES: env.list('default').pipe(z.array(z.string().regex(QUEUE_NAME, 'queue names are 1-64 of A-Z a-z 0-9 _ -')).min(1)),
     JOBS_DEFAULT_QUEUE: env.optionalString(),
     JOBS_WORKER_QUEUES: env.list(''),
 
@@ -43,11 +44,17 @@ export const jobsEnvSchema = z
     JOBS_DASHBOARD_ENABLED: env.bool(true),
     JOBS_DASHBOARD_BASE_PATH: z.string().regex(/^\/[A-Za-z0-9/_-]*$/).default('/jobs/dashboard'),
     JOBS_DASHBOARD_USER: env.optionalString(),
-    JOBS_DASHBOARD_PASSWORD: env.optionalString(),
+    JOBS_DASHBOARD_PASSWORD: env.optionalString().pipe(z.string().min(12).optional()),
     JOBS_OPERATOR_ACCOUNTS: env.list('primary'),
 
     JOBS_HTTP_ALLOWED_HOSTS: env.list(''),
-    JOBS_HTTP_ALLOWED_CIDRS: env.list(''),
+    JOBS_HTTP_ALLOWED_CIDRS: env
+      .list('')
+      .pipe(
+        z.array(
+          z.string().refine((c) => (c.includes('/') ? ipaddr.isValidCIDR(c) : ipaddr.isValid(c)), 'must be IP addresses or CIDR ranges'),
+        ),
+      ),
     JOBS_HTTP_TIMEOUT: env.int(30000, 1),
     JOBS_HTTP_MAX_RESPONSE_BYTES: env.int(1_048_576, 1),
     JOBS_HTTP_MAX_REDIRECTS: env.int(5, 0),
@@ -70,32 +77,25 @@ export const jobsEnvSchema = z
     JOBS_CACHE_REDIS_URL: env.optionalString(),
     JOBS_CACHE_KEY_PREFIX: z.string().min(1).default('cache:{account}:'),
   })
-  .superRefine((value, ctx) => {
-    if (!value.JOBS_REDIS_URL && !value.REDIS_URL) {
-      ctx.addIssue({ code: 'custom', path: ['JOBS_REDIS_URL'], message: 'is required (or set REDIS_URL)' });
-    }
-    if (!value.JWT_SECRET && !value.JWT_JWKS_URL) {
-      ctx.addIssue({ code: 'custom', path: ['JWT_SECRET'], message: 'is required (or set JWT_JWKS_URL)' });
-    }
-    for (const queue of value.JOBS_QUEUES) {
-      if (!QUEUE_NAME.test(queue)) {
-        ctx.addIssue({ code: 'custom', path: ['JOBS_QUEUES'], message: 'queue names are 1-64 of A-Z a-z 0-9 _ -' });
+  // Cross-field rules; `when` makes them report together with the per-variable problems.
+  .superRefine(
+    (value, ctx) => {
+      if (!value.JOBS_REDIS_URL && !value.REDIS_URL) {
+        ctx.addIssue({ code: 'custom', path: ['JOBS_REDIS_URL'], message: 'is required (or set REDIS_URL)' });
       }
-    }
-    if (value.JOBS_QUEUES.length === 0) {
-      ctx.addIssue({ code: 'custom', path: ['JOBS_QUEUES'], message: 'must name at least one queue' });
-    }
-    if (Boolean(value.JOBS_DASHBOARD_USER) !== Boolean(value.JOBS_DASHBOARD_PASSWORD)) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['JOBS_DASHBOARD_PASSWORD'],
-        message: 'JOBS_DASHBOARD_USER and JOBS_DASHBOARD_PASSWORD must be set together',
-      });
-    }
-    if (value.JOBS_DASHBOARD_PASSWORD && value.JOBS_DASHBOARD_PASSWORD.length < 12) {
-      ctx.addIssue({ code: 'custom', path: ['JOBS_DASHBOARD_PASSWORD'], message: 'must be at least 12 characters' });
-    }
-  });
+      if (!value.JWT_SECRET && !value.JWT_JWKS_URL) {
+        ctx.addIssue({ code: 'custom', path: ['JWT_SECRET'], message: 'is required (or set JWT_JWKS_URL)' });
+      }
+      if (Boolean(value.JOBS_DASHBOARD_USER) !== Boolean(value.JOBS_DASHBOARD_PASSWORD)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['JOBS_DASHBOARD_PASSWORD'],
+          message: 'JOBS_DASHBOARD_USER and JOBS_DASHBOARD_PASSWORD must be set together',
+        });
+      }
+    },
+    { when: () => true },
+  );
 
 export type JobsEnv = z.output<typeof jobsEnvSchema>;
 

@@ -19,6 +19,7 @@ import { createRedis, redisReady } from './adapters/redis.js';
 import { createObjectStore } from './adapters/s3.js';
 import { createSafeHttpClient, type SafeHttpClient } from './adapters/safe-http.js';
 import { createJobsApp } from './app.js';
+import type { ApiDeps } from './use-cases/deps.js';
 import type { JobsConfig } from './config.js';
 import { createHandlerRegistry } from './job-types/registry.js';
 import { createJobsMetrics, registerQueueDepth, type JobsMetrics } from './metrics.js';
@@ -37,9 +38,9 @@ interface Core {
 function createCore(config: JobsConfig, logger: Logger, service: string): Core {
   const prisma = createPrisma(config.databaseUrl, { maxConnections: 5 });
   const metrics = createMetrics(service);
-  let recorder: LifecycleRecorder | undefined;
-  const jobsMetrics = createJobsMetrics(metrics, () => recorder?.pending ?? 0);
-  recorder = new LifecycleRecorder({
+  const holder: { recorder?: LifecycleRecorder } = {};
+  const jobsMetrics = createJobsMetrics(metrics, () => holder.recorder?.pending ?? 0);
+  const recorder = new LifecycleRecorder({
     write: (batch) => writeLifecycleBatch(prisma, batch),
     logger,
     flushMs: config.mirror.flushMs,
@@ -52,6 +53,7 @@ function createCore(config: JobsConfig, logger: Logger, service: string): Core {
     onError: () => jobsMetrics.mirrorErrors.inc(),
     onDrop: (rows) => jobsMetrics.mirrorDropped.inc(rows),
   });
+  holder.recorder = recorder;
   const http = createSafeHttpClient({
     allowedHosts: config.http.allowedHosts,
     allowedCidrs: config.http.allowedCidrs,
@@ -64,6 +66,40 @@ function createCore(config: JobsConfig, logger: Logger, service: string): Core {
 }
 
 const port = (server: Server) => (server.address() as AddressInfo).port;
+
+export interface ApiContext {
+  deps: ApiDeps;
+  core: Core;
+  /** Flushes the mirror and closes queues, Redis, the HTTP client and Postgres. */
+  close(): Promise<void>;
+}
+
+/** What the API and the CLI share: repository, producers on a fail-fast connection, the mirror. */
+export async function createApiContext(config: JobsConfig, logger: Logger, service = 'jobs'): Promise<ApiContext> {
+  const core = createCore(config, logger, service);
+  const redis = createRedis(config.redisUrl, 'producer');
+  redis.on('error', (error) => logger.warn({ err: error }, 'Redis connection error'));
+  try {
+    await redisReady(redis, 30_000);
+  } catch (error) {
+    redis.disconnect();
+    await core.prisma.$disconnect();
+    throw error;
+  }
+  const queues = createQueueRegistry(config, redis);
+  const deps: ApiDeps = { config, logger, repo: core.repo, queues, recorder: core.recorder, redis, http: core.http };
+  return {
+    deps,
+    core,
+    async close() {
+      await core.recorder.close();
+      await queues.close();
+      await redis.quit().catch(() => redis.disconnect());
+      core.http.close();
+      await core.prisma.$disconnect();
+    },
+  };
+}
 
 export interface ApiServer {
   app: Express;
@@ -81,11 +117,8 @@ export interface ApiServer {
  * Redis → Postgres.
  */
 export async function startApiServer(config: JobsConfig, logger: Logger, options: { exit?: (code: number) => void } = {}): Promise<ApiServer> {
-  const core = createCore(config, logger, 'jobs');
-  const redis = createRedis(config.redisUrl, 'producer');
-  redis.on('error', (error) => logger.warn({ err: error }, 'Redis connection error'));
-  await redisReady(redis, 30_000);
-  const queues = createQueueRegistry(config, redis);
+  const { core, deps: apiDeps } = await createApiContext(config, logger);
+  const { redis, queues } = apiDeps;
   registerQueueDepth(core.metrics, () => queues.all());
   const health = createHealth({
     postgres: () => checkDatabase(core.prisma),
@@ -93,13 +126,7 @@ export async function startApiServer(config: JobsConfig, logger: Logger, options
   });
   const authenticator = createAuthenticator(config.auth);
   const app = createJobsApp({
-    config,
-    logger,
-    repo: core.repo,
-    queues,
-    recorder: core.recorder,
-    redis,
-    http: core.http,
+    ...apiDeps,
     authenticator,
     health,
     metrics: core.metrics,

@@ -63,7 +63,7 @@ describe('SSRF-guarded HTTP client', () => {
   let http: SafeHttpClient;
 
   beforeAll(async () => {
-    forbiddenTarget = await startStandIn((_req, res) => res.end('secret internal data'), '127.0.0.2');
+    forbiddenTarget = await startStandIn((_req, res) => void res.end('secret internal data'), '127.0.0.2');
     allowedTarget = await startStandIn((req, res) => {
       if (req.url.startsWith('/redirect?to=')) {
         res.writeHead(302, { location: decodeURIComponent(req.url.slice('/redirect?to='.length)) });
@@ -206,7 +206,7 @@ describe('http-request jobs without an allow-list', () => {
   const { config } = testConfig();
 
   beforeAll(async () => {
-    target = await startStandIn((_req, res) => res.end('internal'));
+    target = await startStandIn((_req, res) => void res.end('internal'));
     api = await startApiServer(config, quietLogger());
     worker = await startWorkerProcess(config, quietLogger());
   });

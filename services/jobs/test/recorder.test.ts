@@ -1,0 +1,110 @@
+import { describe, expect, it } from 'vitest';
+import { createMemoryLogger } from '@nself/logging';
+import type { LifecycleBatch, TransitionRow } from '../src/adapters/job-store.js';
+import { LifecycleRecorder } from '../src/adapters/lifecycle-recorder.js';
+
+function row(bullmqId: string, status: TransitionRow['status']): TransitionRow {
+  return {
+    id: `id-${bullmqId}`,
+    sourceAccountId: 'primary',
+    queue: 'q',
+    bullmqId,
+    type: 'noop',
+    priority: 0,
+    payload: {},
+    maxAttempts: 1,
+    delayMs: 0,
+    timeoutMs: null,
+    scheduleId: null,
+    createdBy: null,
+    requestId: null,
+    createdAt: new Date(),
+    status,
+    attemptsMade: 0,
+    startedAt: null,
+    finishedAt: null,
+  };
+}
+
+function recorder(write: (batch: LifecycleBatch) => Promise<void>, options: Partial<{ flushMs: number; batchSize: number; maxBuffer: number }> = {}) {
+  let dropped = 0;
+  const r = new LifecycleRecorder({
+    write,
+    logger: createMemoryLogger().logger,
+    flushMs: options.flushMs ?? 30,
+    batchSize: options.batchSize ?? 100,
+    maxBuffer: options.maxBuffer ?? 1000,
+    onDrop: (n) => (dropped += n),
+  });
+  return { r, dropped: () => dropped };
+}
+
+describe('LifecycleRecorder', () => {
+  it('coalesces the events of a job within the flush window into one row write', async () => {
+    const batches: LifecycleBatch[] = [];
+    const { r } = recorder(async (b) => void batches.push(b));
+    r.transition(row('1', 'active'));
+    r.transition(row('2', 'active'));
+    r.transition(row('1', 'completed'));
+    await r.flush();
+    expect(batches).toHaveLength(1);
+    expect(batches[0]!.transitions.map((t) => [t.bullmqId, t.status])).toEqual([
+      ['1', 'completed'],
+      ['2', 'active'],
+    ]);
+  });
+
+  it('group-commits created rows at once and resolves their promises after the write', async () => {
+    let writes = 0;
+    const { r } = recorder(async () => {
+      writes += 1;
+      await new Promise((res) => setTimeout(res, 20));
+    }, { flushMs: 10_000 });
+    const persisted = await Promise.all([r.created({ ...row('a', 'waiting') }), r.created({ ...row('b', 'waiting') })]);
+    expect(persisted).toEqual([true, true]);
+    expect(writes).toBeGreaterThanOrEqual(1);
+    expect(writes).toBeLessThanOrEqual(2);
+  });
+
+  it('keeps rows after a failed write and writes them on the retry, newest state winning', async () => {
+    const batches: LifecycleBatch[] = [];
+    let fail = true;
+    const { r } = recorder(async (b) => {
+      if (fail) {
+        fail = false;
+        throw new Error('postgres down');
+      }
+      batches.push(b);
+    });
+    r.transition(row('1', 'active'));
+    r.failure({ id: 'f', sourceAccountId: 'primary', jobId: 'id-1', attempt: 1, error: 'x', errorName: 'E', isFinal: false, failedAt: new Date() });
+    const created = r.created(row('2', 'waiting'));
+    expect(await created).toBe(false); // not written yet, kept for the retry
+    r.transition(row('1', 'completed'));
+    await new Promise((res) => setTimeout(res, 400)); // backoff, then the retry
+    await r.flush();
+    const all = batches.flatMap((b) => b.transitions.map((t) => `${t.bullmqId}:${t.status}`));
+    expect(all).toEqual(['1:completed']);
+    expect(batches.flatMap((b) => b.creates.map((c) => c.bullmqId))).toEqual(['2']);
+    expect(batches.flatMap((b) => b.failures)).toHaveLength(1);
+  });
+
+  it('splits large backlogs into batches of batchSize', async () => {
+    const sizes: number[] = [];
+    const { r } = recorder(async (b) => void sizes.push(b.transitions.length), { batchSize: 10 });
+    for (let i = 0; i < 35; i += 1) r.transition(row(String(i), 'completed'));
+    await r.flush();
+    await r.close();
+    expect(sizes.reduce((a, b) => a + b, 0)).toBe(35);
+    expect(Math.max(...sizes)).toBeLessThanOrEqual(10);
+  });
+
+  it('drops the oldest rows (and says so) when the buffer is full, never blocking the worker', async () => {
+    const { r, dropped } = recorder(async () => {
+      throw new Error('postgres down');
+    }, { maxBuffer: 100, flushMs: 10_000 });
+    for (let i = 0; i < 150; i += 1) r.transition(row(String(i), 'completed'));
+    expect(r.pending).toBeLessThanOrEqual(100);
+    expect(dropped()).toBe(50);
+  });
+});
