@@ -70,8 +70,9 @@ export interface RealtimeConfig {
   corsOrigins: string[];
 }
 
-export function configFromEnv(values: RealtimeEnv): RealtimeConfig {
-  if (!values.JWT_SECRET && !values.JWT_JWKS_URL) {
+/** `requireAuth: false` is for the CLI, which verifies no tokens. */
+export function configFromEnv(values: RealtimeEnv, options: { requireAuth?: boolean } = {}): RealtimeConfig {
+  if (options.requireAuth !== false && !values.JWT_SECRET && !values.JWT_JWKS_URL) {
     throw new ConfigError([{ variable: 'JWT_SECRET', problem: 'is required (or JWT_JWKS_URL)' }]);
   }
   return {
@@ -90,6 +91,6 @@ export function configFromEnv(values: RealtimeEnv): RealtimeConfig {
 }
 
 /** Parses process.env once; a bad or missing variable throws ConfigError naming it. */
-export function loadConfig(source: NodeJS.ProcessEnv = process.env): RealtimeConfig {
-  return configFromEnv(parseEnv(realtimeEnvSchema, source));
+export function loadConfig(source: NodeJS.ProcessEnv = process.env, options: { requireAuth?: boolean } = {}): RealtimeConfig {
+  return configFromEnv(parseEnv(realtimeEnvSchema, source), options);
 }

@@ -11,7 +11,7 @@ import { createMetrics } from '@nself/metrics';
 import { createRealtimeApp } from './app.js';
 import { DeferredBroadcaster } from './adapters/broadcaster.js';
 import { DbWriter } from './adapters/db-writer.js';
-import { checkRedis, closeRedis, createRedis, type Redis } from './adapters/redis.js';
+import { checkRedis, closeRedis, createRedis } from './adapters/redis.js';
 import { RoomsRepository } from './adapters/rooms-repo.js';
 import { RealtimeState } from './adapters/state.js';
 import type { RealtimeConfig } from './config.js';
@@ -65,14 +65,15 @@ export function createRealtimeService(config: RealtimeConfig, options: RealtimeS
   const metrics = createMetrics('realtime');
   const authenticator = createAuthenticator(config.auth);
   const broadcaster = new DeferredBroadcaster();
-  let sockets: RealtimeSocketServer | undefined;
+  // The socket server is created last (it needs the app); gauges and status read it through this holder.
+  const live: { sockets?: RealtimeSocketServer } = {};
   const localRooms = () => {
     let count = 0;
-    for (const name of sockets?.io.of('/').adapter.rooms.keys() ?? []) if (name.includes(':room:')) count += 1;
+    for (const name of live.sockets?.io.of('/').adapter.rooms.keys() ?? []) if (name.includes(':room:')) count += 1;
     return count;
   };
   const rtMetrics = createRealtimeMetrics(metrics, {
-    connections: () => sockets?.io.engine.clientsCount ?? 0,
+    connections: () => live.sockets?.io.engine.clientsCount ?? 0,
     rooms: localRooms,
     pendingDbWrites: () => db.pending,
   });
@@ -119,7 +120,7 @@ export function createRealtimeService(config: RealtimeConfig, options: RealtimeS
     status: {
       local: () => ({
         instanceId: config.instanceId,
-        connections: sockets?.io.engine.clientsCount ?? 0,
+        connections: live.sockets?.io.engine.clientsCount ?? 0,
         rooms: localRooms(),
         eventsPerSecond: Math.round(rtMetrics.clientEventRate.perSecond() * 10) / 10,
         pendingDbWrites: db.pending,
@@ -129,7 +130,7 @@ export function createRealtimeService(config: RealtimeConfig, options: RealtimeS
     },
   });
   const httpServer = createServer(app);
-  sockets = createSocketServer(
+  const socketServer = createSocketServer(
     httpServer,
     {
       config,
@@ -145,9 +146,9 @@ export function createRealtimeService(config: RealtimeConfig, options: RealtimeS
       pubClient,
       subClient,
     },
-    (live) => broadcaster.bind(live),
+    (target) => broadcaster.bind(target),
   );
-  const socketServer = sockets;
+  live.sockets = socketServer;
   let maintenance: ReturnType<typeof startMaintenance> | undefined;
 
   return {

@@ -148,14 +148,18 @@ describe('three replicas behind the gateway', () => {
     const member = await connectOn(0, { sub: 'member', sourceAccountId: account });
     const outsider = await connectOn(1, { sub: 'outsider', sourceAccountId: account });
     const troll = await connectOn(2, { sub: 'troll', sourceAccountId: account });
-    const otherApp = await connectOn(2, { sub: 'member', sourceAccountId: uniqueName('acct') });
+    const appB = uniqueName('acct');
+    const otherApp = await connectOn(2, { sub: 'member', sourceAccountId: appB });
+    // In app B nobody called "troll" ever connects: any presence event for it would come from app A.
+    const spy = await connectOn(1, { sub: 'spy', sourceAccountId: appB });
     const outsiderSees = collect(outsider, 'message:new');
     const otherAppSees = {
       messages: collect(otherApp, 'message:new'),
       typing: collect(otherApp, 'typing:event'),
-      presence: collect(otherApp, 'presence:changed'),
+      presence: collect(spy, 'presence:changed'),
     };
-    await otherApp.subscribePresence(['member', 'troll']);
+    await spy.subscribePresence(['troll']);
+    await troll.setPresence({ status: 'away', statusText: 'app A only' });
 
     await member.join(roomId);
     await troll.join(roomId);

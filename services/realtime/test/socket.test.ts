@@ -195,7 +195,7 @@ describe('rooms over the socket', () => {
 
     // Without an ack callback the error comes back as an `error` event.
     const errors = collect(c, 'error');
-    c.socket.emit('message:send' as never, { roomId: r.id } as never);
+    (c.socket as unknown as { emit(event: string, payload: unknown): void }).emit('message:send', { roomId: r.id });
     await waitFor(() => errors.length === 1);
     expect(errors[0]).toMatchObject({ code: 'VALIDATION_FAILED', event: 'message:send' });
 

@@ -327,7 +327,7 @@ export class RealtimeState {
     const key = this.keys.roomOnline(account, roomId);
     const [total, scan] = await Promise.all([
       this.redis.hlen(key),
-      this.redis.hscan(key, '0', 'COUNT', limit),
+      limit > 0 ? this.redis.hscan(key, '0', 'COUNT', limit) : Promise.resolve(['0', []] as [string, string[]]),
     ]);
     const users: string[] = [];
     for (let i = 0; i < scan[1].length && users.length < limit; i += 2) users.push(scan[1][i]!);

@@ -1,13 +1,15 @@
 /** A token bucket: `rate` tokens per second, holding at most `burst`. One per socket, in memory. */
 export class TokenBucket {
   private tokens: number;
-  private updated = performance.now();
+  private updated: number;
 
   constructor(
     private readonly rate: number,
     private readonly burst: number,
+    now = performance.now(),
   ) {
     this.tokens = burst;
+    this.updated = now;
   }
 
   /** Takes a token; returns 0 when allowed, else how many ms until one is available. */
