@@ -63,3 +63,17 @@ export function safeEqual(a: string, b: string): boolean {
   const right = createHash('sha256').update(b).digest();
   return timingSafeEqual(left, right) && a.length === b.length;
 }
+
+/** A UUID version 7 (time-ordered, RFC 9562), like the schema's @default(uuid(7)), for raw inserts. */
+export function uuidv7(now = Date.now()): string {
+  const bytes = randomBytes(16);
+  let ts = now;
+  for (let i = 5; i >= 0; i -= 1) {
+    bytes[i] = ts % 256;
+    ts = Math.floor(ts / 256);
+  }
+  bytes[6] = (bytes[6]! & 0x0f) | 0x70;
+  bytes[8] = (bytes[8]! & 0x3f) | 0x80;
+  const hex = bytes.toString('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}

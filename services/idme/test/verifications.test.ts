@@ -110,6 +110,8 @@ describe('verification status, groups and revocation over the API', () => {
     // Verifying again brings the groups back.
     const again = await verifyThroughBrowser(h, user, 'student');
     expect(again.callback.location).toBe(`${RETURN_URL}?idme=verified`);
+    const reverified = await request(h.app).get(`/v1/verifications/${user.userId}`).set('authorization', `Bearer ${tokenFor(user)}`);
+    expect(reverified.body).toMatchObject({ status: 'verified', revokedAt: null, groups: [expect.objectContaining({ group: 'student', active: true })] });
   });
 });
 

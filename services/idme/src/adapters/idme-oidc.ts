@@ -166,9 +166,7 @@ export function createIdmeProvider(settings: ProviderSettings, logger: Logger): 
           scopes: (tokens.scope ?? settings.scopes.join(' ')).split(' ').filter(Boolean),
         };
       } catch (error) {
-        const appError = classifyOidcError(error);
-        logger.warn({ code: appError.code, detail: appError.message }, 'ID.me code exchange refused');
-        throw appError;
+        throw classifyOidcError(error);
       }
     },
 

@@ -1,6 +1,7 @@
 import type { Prisma, PrismaClient } from '@nself/db';
 import { Errors } from '@nself/errors';
 import type { BadgeCatalog } from '../badges.js';
+import { uuidv7 } from '../crypto.js';
 import type { NormalizedAttribute, NormalizedGroup } from '../groups.js';
 
 type Tx = Prisma.TransactionClient;
@@ -49,10 +50,10 @@ export class VerificationRepository {
   constructor(private readonly prisma: PrismaClient) {}
 
   /**
-   * Replaces a user's verification, groups, badges and attributes in one transaction, with as few
-   * statements as possible (this is the callback's hot path): lock the identity, one look-up for both
-   * the identity check and an existing record, the upsert, one delete of old details when there were
-   * any, and one insert per table.
+   * Replaces a user's verification, groups, badges and attributes in one transaction. This is the
+   * callback's hot path, so it takes few round trips: lock the identity, one look-up for both the
+   * identity check and an existing record, one delete of old details (only when there is a record),
+   * and one statement that upserts the verification and inserts its groups, badges and attributes.
    */
   async save(input: SaveVerificationInput): Promise<SavedVerification> {
     const { sourceAccountId, userId, now } = input;
@@ -60,10 +61,27 @@ export class VerificationRepository {
     const status = verifiedGroups.length ? 'verified' : 'unverified';
     const expiry = (group: string) => {
       const days = input.badges.forGroup(group)?.expiresAfterDays;
-      return days ? new Date(now.getTime() + days * DAY_MS) : null;
+      return days ? new Date(now.getTime() + days * DAY_MS).toISOString() : null;
     };
+    const at = now.toISOString();
+    const groups = input.groups.map((g) => ({
+      id: uuidv7(),
+      group: g.group,
+      subgroups: g.subgroups,
+      verified: g.verified,
+      verified_at: g.verified ? at : null,
+      expires_at: g.verified ? expiry(g.group) : null,
+    }));
+    const badges = verifiedGroups.flatMap((group) => {
+      const badge = input.badges.forGroup(group);
+      return badge
+        ? [{ id: uuidv7(), group, name: badge.name, icon: badge.icon, color: badge.color, display_order: badge.order, expires_at: expiry(group) }]
+        : [];
+    });
+    const attributes = input.attributes.map((a) => ({ id: uuidv7(), handle: a.handle, name: a.name, value: a.value }));
+
     return this.prisma.$transaction(async (tx) => {
-      let hadRecord: boolean;
+      let hadRecord = true;
       if (input.uniqueIdentity) {
         // Serializes concurrent links of the same identity within the app; the look-up runs after it.
         await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`idme:${sourceAccountId}:${input.subject}`}, 0))`;
@@ -75,65 +93,52 @@ export class VerificationRepository {
           throw Errors.conflict('IDME_IDENTITY_IN_USE', 'This ID.me identity already verifies another user of this app');
         }
         hadRecord = rows.length > 0;
-      } else {
-        hadRecord = (await tx.idmeVerification.count({ where: { sourceAccountId, userId } })) > 0;
       }
-      const fields = {
-        idmeSubject: input.subject,
-        status,
-        scopes: input.scopes,
-        accessTokenEnc: input.accessTokenEnc,
-        refreshTokenEnc: input.refreshTokenEnc,
-        tokenExpiresAt: input.tokenExpiresAt,
-        verifiedAt: status === 'verified' ? now : null,
-      };
-      const { id: verificationId } = await tx.idmeVerification.upsert({
-        where: { sourceAccountId_userId: { sourceAccountId, userId } },
-        create: { sourceAccountId, userId, ...fields },
-        update: { ...fields, revokedAt: null },
-        select: { id: true },
-      });
-      if (hadRecord) await this.clearDetails(tx, verificationId);
-      if (input.groups.length) {
-        await tx.idmeGroup.createMany({
-          data: input.groups.map((g) => ({
-            sourceAccountId,
-            verificationId,
-            userId,
-            group: g.group,
-            subgroups: g.subgroups,
-            verified: g.verified,
-            verifiedAt: g.verified ? now : null,
-            expiresAt: g.verified ? expiry(g.group) : null,
-          })),
-        });
-      }
-      const badges = verifiedGroups.flatMap((group) => {
-        const badge = input.badges.forGroup(group);
-        return badge
-          ? [
-              {
-                sourceAccountId,
-                verificationId,
-                userId,
-                group,
-                name: badge.name,
-                icon: badge.icon,
-                color: badge.color,
-                displayOrder: badge.order,
-                expiresAt: expiry(group),
-              },
-            ]
-          : [];
-      });
-      if (badges.length) await tx.idmeBadge.createMany({ data: badges });
-      if (input.attributes.length) {
-        await tx.idmeAttribute.createMany({
-          data: input.attributes.map((a) => ({ sourceAccountId, verificationId, userId, handle: a.handle, name: a.name, value: a.value })),
-        });
-      }
-      return { verificationId, status, verifiedGroups };
+      if (hadRecord) await this.clearDetailsOf(tx, sourceAccountId, userId);
+      const [row] = await tx.$queryRaw<{ id: string }[]>`
+        WITH v AS (
+          INSERT INTO idme_verifications (id, source_account_id, user_id, idme_subject, status, scopes, access_token_enc,
+                                          refresh_token_enc, token_expires_at, verified_at, revoked_at, updated_at)
+          VALUES (${uuidv7()}::uuid, ${sourceAccountId}, ${userId}, ${input.subject}, ${status}, ${input.scopes}::text[],
+                  ${input.accessTokenEnc}, ${input.refreshTokenEnc}, ${input.tokenExpiresAt?.toISOString() ?? null}::timestamptz,
+                  ${status === 'verified' ? at : null}::timestamptz, NULL, ${at}::timestamptz)
+          ON CONFLICT (source_account_id, user_id) DO UPDATE SET
+            idme_subject = EXCLUDED.idme_subject, status = EXCLUDED.status, scopes = EXCLUDED.scopes,
+            access_token_enc = EXCLUDED.access_token_enc, refresh_token_enc = EXCLUDED.refresh_token_enc,
+            token_expires_at = EXCLUDED.token_expires_at, verified_at = EXCLUDED.verified_at, revoked_at = NULL,
+            updated_at = EXCLUDED.updated_at
+          RETURNING id
+        ),
+        g AS (
+          INSERT INTO idme_groups (id, source_account_id, verification_id, user_id, "group", subgroups, verified, verified_at, expires_at, updated_at)
+          SELECT r.id, ${sourceAccountId}, v.id, ${userId}, r."group", r.subgroups, r.verified, r.verified_at, r.expires_at, ${at}::timestamptz
+          FROM v, jsonb_to_recordset(${JSON.stringify(groups)}::jsonb)
+            AS r(id uuid, "group" text, subgroups text[], verified boolean, verified_at timestamptz, expires_at timestamptz)
+        ),
+        b AS (
+          INSERT INTO idme_badges (id, source_account_id, verification_id, user_id, "group", name, icon, color, display_order, expires_at)
+          SELECT r.id, ${sourceAccountId}, v.id, ${userId}, r."group", r.name, r.icon, r.color, r.display_order, r.expires_at
+          FROM v, jsonb_to_recordset(${JSON.stringify(badges)}::jsonb)
+            AS r(id uuid, "group" text, name text, icon text, color text, display_order integer, expires_at timestamptz)
+        ),
+        a AS (
+          INSERT INTO idme_attributes (id, source_account_id, verification_id, user_id, handle, name, value, updated_at)
+          SELECT r.id, ${sourceAccountId}, v.id, ${userId}, r.handle, r.name, r.value, ${at}::timestamptz
+          FROM v, jsonb_to_recordset(${JSON.stringify(attributes)}::jsonb) AS r(id uuid, handle text, name text, value text)
+        )
+        SELECT id::text AS id FROM v`;
+      if (!row) throw new Error('upserting the verification returned no row');
+      return { verificationId: row.id, status, verifiedGroups };
     });
+  }
+
+  /** Deletes the groups, badges and attributes of a user's verification in one statement. */
+  private async clearDetailsOf(tx: Tx, sourceAccountId: string, userId: string): Promise<void> {
+    await tx.$executeRaw`
+      WITH target AS (SELECT id FROM idme_verifications WHERE source_account_id = ${sourceAccountId} AND user_id = ${userId}),
+           badges AS (DELETE FROM idme_badges WHERE verification_id IN (SELECT id FROM target)),
+           groups AS (DELETE FROM idme_groups WHERE verification_id IN (SELECT id FROM target))
+      DELETE FROM idme_attributes WHERE verification_id IN (SELECT id FROM target)`;
   }
 
   /** Deletes a verification's groups, badges and attributes in one statement. */

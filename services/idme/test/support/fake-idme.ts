@@ -111,7 +111,12 @@ function loginPage(uid: string, error?: string): string {
 <form method="post" action="/interaction/${uid}/login"><input name="account"><button>Sign in</button></form>`;
 }
 
-export async function startFakeIdme(options: { clients: FakeIdmeClient[]; scopes?: string[] }): Promise<FakeIdme> {
+export async function startFakeIdme(options: {
+  clients: FakeIdmeClient[];
+  scopes?: string[];
+  /** Authorization code lifetime (ID.me-like 60 s by default). */
+  codeTtlSeconds?: number;
+}): Promise<FakeIdme> {
   const server: Server = createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
@@ -149,7 +154,7 @@ export async function startFakeIdme(options: { clients: FakeIdmeClient[]; scopes
       revocation: { enabled: true },
       userinfo: { enabled: true },
     },
-    ttl: { AuthorizationCode: 60, AccessToken: 300, IdToken: 300, Interaction: 600, Session: 600, Grant: 600 },
+    ttl: { AuthorizationCode: options.codeTtlSeconds ?? 60, AccessToken: 300, IdToken: 300, Interaction: 600, Session: 600, Grant: 600 },
     interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
     findAccount: (_ctx, accountId) => {
       const account = accounts.get(accountId);
