@@ -1,0 +1,531 @@
+import { createHash } from 'node:crypto';
+import type { Principal } from '@nself/auth';
+import { Prisma, type NotificationTemplateModel as NotificationTemplate, type PrismaClient } from '@nself/db';
+import { AppError, Errors, parseInput, type FieldError } from '@nself/errors';
+import { getRequestId, type Logger } from '@nself/logging';
+import { z } from 'zod';
+import { CHANNELS, type Channel, type NotificationsConfig } from '../config.js';
+import { ADDRESS_ERROR, normalizeAddress } from '../domain/addresses.js';
+import { uuidv7 } from '../domain/ids.js';
+import {
+  bypassesBatching,
+  digestWindowSeconds,
+  optedOut,
+  quietHoursEnd,
+  resolvePreference,
+  type PreferenceRow,
+} from '../domain/preferences.js';
+import { prepareData, renderForChannel } from '../domain/templates.js';
+import { PRIORITIES, type NotificationStatus, type Priority, type RenderedContent } from '../domain/types.js';
+import type { ApiMetrics } from '../metrics.js';
+import { CATEGORY, loadActiveTemplate, TEMPLATE_NAME, toSource } from './templates.js';
+
+export interface SendDeps {
+  prisma: PrismaClient;
+  publisher: { publishDeliver(ids: string[]): Promise<void> };
+  config: NotificationsConfig;
+  logger: Logger;
+  metrics?: ApiMetrics;
+}
+
+const userIdSchema = z.string().min(1).max(255);
+const addressesSchema = z
+  .object({
+    email: z.string().max(320).optional(),
+    phone: z.string().max(32).optional(),
+    push: z.string().max(8192).optional(),
+  })
+  .strict();
+const dataSchema = z.record(z.string(), z.unknown());
+
+const common = {
+  template: z.string().regex(TEMPLATE_NAME, 'is not a template name'),
+  data: dataSchema.default({}),
+  channel: z.enum(CHANNELS).optional(),
+  category: z.string().regex(CATEGORY, 'letters, digits, ".", "_" and "-"').optional(),
+  priority: z.enum(PRIORITIES).default('normal'),
+  idempotencyKey: z.string().min(1).max(255).optional(),
+  /** Scheduled send: not before this instant (ISO 8601 with offset). */
+  sendAt: z.iso.datetime({ offset: true }).optional(),
+};
+
+export const sendSchema = z.object({ userId: userIdSchema, to: addressesSchema.optional(), ...common }).strict();
+
+export const bulkSchema = z
+  .object({
+    userIds: z.array(userIdSchema).min(1).optional(),
+    recipients: z
+      .array(z.object({ userId: userIdSchema, data: dataSchema.optional(), to: addressesSchema.optional() }).strict())
+      .min(1)
+      .optional(),
+    ...common,
+  })
+  .strict()
+  .refine((b) => Boolean(b.userIds) !== Boolean(b.recipients), {
+    message: 'give either userIds or recipients',
+    path: ['userIds'],
+  });
+
+export type SendInput = z.output<typeof sendSchema>;
+export type BulkInput = z.output<typeof bulkSchema>;
+
+const ADDRESS_KEY: Record<Channel, 'email' | 'phone' | 'push'> = { email: 'email', sms: 'phone', push: 'push' };
+
+interface Recipient {
+  userId: string;
+  data?: Record<string, unknown>;
+  to?: z.output<typeof addressesSchema>;
+  /** Field path prefix for error messages (e.g. "recipients.3"). */
+  path: string;
+}
+
+interface PlannedRow {
+  id: string;
+  userId: string;
+  channel: Channel;
+  status: NotificationStatus;
+  recipient: string | null;
+  content: RenderedContent | null;
+  data: Record<string, unknown>;
+  scheduledFor: Date | null;
+  lastError: string | null;
+  digest: { frequency: string; windowSeconds: number } | null;
+  batchId: string | null;
+}
+
+export interface SentNotification {
+  id: string;
+  userId: string;
+  channel: Channel;
+  status: NotificationStatus;
+  scheduledFor: string | null;
+}
+
+export interface SendResult {
+  status: number;
+  body: Record<string, unknown>;
+  replayed: boolean;
+}
+
+function requestHash(kind: string, input: unknown): string {
+  return createHash('sha256').update(kind).update(JSON.stringify(input)).digest('hex');
+}
+
+function dataSize(data: unknown): number {
+  return Buffer.byteLength(JSON.stringify(data ?? {}));
+}
+
+/**
+ * Decides, per recipient and channel, what happens to a notification: skipped (opted out), batched
+ * into a digest, deferred (scheduled send or quiet hours) or queued now; and renders its content.
+ * Everything is checked before anything is written, so a bad request leaves nothing behind.
+ */
+function plan(
+  template: NotificationTemplate,
+  recipients: Recipient[],
+  input: { data: Record<string, unknown>; channel?: Channel; category: string; priority: Priority; sendAt?: string },
+  preferences: Map<string, PreferenceRow[]>,
+  config: NotificationsConfig,
+  mode: 'single' | 'bulk',
+): { rows: PlannedRow[]; unreachable: string[] } {
+  const source = toSource(template);
+  const channels: Channel[] = input.channel ? [input.channel] : (template.channels as Channel[]);
+  if (input.channel && !template.channels.includes(input.channel)) {
+    throw Errors.unprocessable('CHANNEL_NOT_SUPPORTED', `Template "${template.name}" has no ${input.channel} content`);
+  }
+  const now = new Date();
+  const sendAt = input.sendAt ? new Date(input.sendAt) : null;
+  const base = sendAt && sendAt > now ? sendAt : now;
+  const bypass = bypassesBatching(input.priority, input.category, config.env.NOTIFICATIONS_BYPASS_CATEGORIES);
+  const errors: FieldError[] = [];
+  const rows: PlannedRow[] = [];
+  const unreachable: string[] = [];
+  const sharedRender = new Map<Channel, RenderedContent>();
+  let sharedData: Record<string, unknown> | undefined;
+
+  for (const recipient of recipients) {
+    const prefs = preferences.get(recipient.userId) ?? [];
+    // Required variables are checked for every recipient, whatever their preferences say.
+    const data = recipient.data
+      ? prepareData(source, { ...input.data, ...recipient.data })
+      : (sharedData ??= prepareData(source, input.data));
+    const before = rows.length;
+    for (const channel of channels) {
+      const pref = resolvePreference(prefs, channel, input.category);
+      const given = recipient.to?.[ADDRESS_KEY[channel]];
+      let address: string | null = null;
+      if (given !== undefined) {
+        address = normalizeAddress(channel, given);
+        if (!address) {
+          errors.push({ field: `${recipient.path}to.${ADDRESS_KEY[channel]}`, ...ADDRESS_ERROR[channel] });
+          continue;
+        }
+      } else {
+        address = pref.address;
+      }
+      const row: PlannedRow = {
+        id: uuidv7(),
+        userId: recipient.userId,
+        channel,
+        status: 'queued',
+        recipient: address,
+        content: null,
+        data: recipient.data ? { ...input.data, ...recipient.data } : input.data,
+        scheduledFor: null,
+        lastError: null,
+        digest: null,
+        batchId: null,
+      };
+      if (!address) {
+        // Only an explicitly requested channel is worth a record; otherwise the channel is not used.
+        if (input.channel && mode === 'bulk') {
+          rows.push({ ...row, status: 'skipped', lastError: `no ${channel} address for this user` });
+        }
+        continue;
+      }
+      if (optedOut(pref, input.priority)) {
+        rows.push({ ...row, status: 'skipped', lastError: `the user opted out of ${input.category} on ${channel}` });
+        continue;
+      }
+      let content = recipient.data ? undefined : sharedRender.get(channel);
+      if (!content) {
+        content = renderForChannel(source, channel, data);
+        if (!recipient.data) sharedRender.set(channel, content);
+      }
+      row.content = content;
+      const window = bypass ? null : digestWindowSeconds(pref.digestFrequency, config.env.NOTIFICATIONS_BATCH_INTERVAL);
+      if (window) {
+        row.status = 'batched';
+        row.digest = { frequency: pref.digestFrequency, windowSeconds: window };
+      } else {
+        const quietEnd = !bypass && pref.quietHours ? quietHoursEnd(base, pref.quietHours) : null;
+        const at = quietEnd ?? (sendAt && sendAt > now ? sendAt : null);
+        if (at) {
+          row.status = 'deferred';
+          row.scheduledFor = at;
+        }
+      }
+      rows.push(row);
+    }
+    if (rows.length === before) unreachable.push(recipient.userId);
+  }
+  if (errors.length) throw new AppError(errors[0]!.code, 400, 'An address is invalid', { errors });
+  if (mode === 'single' && !rows.length) {
+    const which = input.channel ?? channels.join('/');
+    throw Errors.unprocessable('NO_RECIPIENT_ADDRESS', `The user has no ${which} address; set it in their preferences or pass "to"`);
+  }
+  return { rows, unreachable };
+}
+
+async function loadPreferences(
+  prisma: Pick<PrismaClient, 'notificationPreference'>,
+  sourceAccountId: string,
+  userIds: string[],
+): Promise<Map<string, PreferenceRow[]>> {
+  const byUser = new Map<string, PreferenceRow[]>();
+  for (let i = 0; i < userIds.length; i += 5000) {
+    const rows = await prisma.notificationPreference.findMany({
+      where: { sourceAccountId, userId: { in: userIds.slice(i, i + 5000) } },
+    });
+    for (const row of rows) {
+      const list = byUser.get(row.userId) ?? [];
+      list.push(row);
+      byUser.set(row.userId, list);
+    }
+  }
+  return byUser;
+}
+
+type Tx = Prisma.TransactionClient;
+
+/**
+ * Claims the idempotency key inside the request's transaction. Returns the stored response when the
+ * key was used within its lifetime (a concurrent duplicate waits on the row lock, then sees it).
+ */
+async function claimIdempotencyKey(
+  tx: Tx,
+  sourceAccountId: string,
+  key: string,
+  hash: string,
+  ttlHours: number,
+): Promise<{ replay: SendResult | null }> {
+  const claimed = await tx.$queryRawUnsafe<{ key: string }[]>(
+    `INSERT INTO notification_idempotency_keys (source_account_id, key, request_hash, created_at, expires_at)
+     VALUES ($1, $2, $3, now(), now() + ($4::int * interval '1 hour'))
+     ON CONFLICT (source_account_id, key) DO UPDATE
+        SET request_hash = EXCLUDED.request_hash, status_code = NULL, response = NULL,
+            created_at = now(), expires_at = EXCLUDED.expires_at
+      WHERE notification_idempotency_keys.expires_at <= now()
+     RETURNING key`,
+    sourceAccountId,
+    key,
+    hash,
+    ttlHours,
+  );
+  if (claimed.length) {
+    // A key whose lifetime ended may be used again: release it from the old notification rows.
+    await tx.$executeRawUnsafe(
+      `UPDATE notifications SET idempotency_key = NULL WHERE source_account_id = $1 AND idempotency_key = $2`,
+      sourceAccountId,
+      key,
+    );
+    return { replay: null };
+  }
+  const existing = await tx.notificationIdempotencyKey.findUnique({
+    where: { sourceAccountId_key: { sourceAccountId, key } },
+  });
+  if (!existing?.response) {
+    throw Errors.conflict('IDEMPOTENCY_KEY_IN_USE', 'A request with this idempotency key is still being processed');
+  }
+  if (existing.requestHash !== hash) {
+    throw Errors.unprocessable(
+      'IDEMPOTENCY_KEY_REUSED',
+      'This idempotency key was used for a different request within the last 24 hours',
+    );
+  }
+  return { replay: { status: existing.statusCode ?? 202, body: existing.response as Record<string, unknown>, replayed: true } };
+}
+
+/** Puts batched rows into the open digest of their user × channel × category (creating it). */
+async function assignDigests(tx: Tx, sourceAccountId: string, category: string, rows: PlannedRow[]): Promise<void> {
+  const groups = new Map<string, PlannedRow[]>();
+  for (const row of rows.filter((r) => r.status === 'batched')) {
+    const key = `${sourceAccountId}|${row.userId}|${row.channel}|${category}`;
+    groups.set(key, [...(groups.get(key) ?? []), row]);
+  }
+  // Locks in a fixed order, so two bulk requests touching the same users cannot deadlock.
+  for (const key of [...groups.keys()].sort()) {
+    const group = groups.get(key)!;
+    const first = group[0]!;
+    await tx.$queryRawUnsafe(`SELECT pg_advisory_xact_lock(hashtextextended($1, 0))::text`, key);
+    const open = await tx.notificationBatch.findFirst({
+      where: { sourceAccountId, userId: first.userId, channel: first.channel, category, status: 'open' },
+      select: { id: true },
+    });
+    let batchId = open?.id;
+    if (batchId) {
+      await tx.notificationBatch.update({ where: { id: batchId }, data: { itemCount: { increment: group.length } } });
+    } else {
+      batchId = uuidv7();
+      await tx.notificationBatch.create({
+        data: {
+          id: batchId,
+          sourceAccountId,
+          userId: first.userId,
+          channel: first.channel,
+          category,
+          frequency: first.digest!.frequency,
+          itemCount: group.length,
+          sendAfter: new Date(Date.now() + first.digest!.windowSeconds * 1000),
+        },
+      });
+    }
+    for (const row of group) row.batchId = batchId;
+  }
+}
+
+function toRowData(
+  row: PlannedRow,
+  ctx: { sourceAccountId: string; template: NotificationTemplate; category: string; priority: Priority; maxAttempts: number; idempotencyKey: string | null },
+): Prisma.NotificationCreateManyInput {
+  return {
+    id: row.id,
+    sourceAccountId: ctx.sourceAccountId,
+    userId: row.userId,
+    templateName: ctx.template.name,
+    templateVersion: ctx.template.version,
+    channel: row.channel,
+    category: ctx.category,
+    priority: ctx.priority,
+    status: row.status,
+    recipient: row.recipient,
+    subject: row.content?.subject ?? row.content?.title ?? null,
+    data: row.data as Prisma.InputJsonValue,
+    content: (row.content ?? Prisma.DbNull) as Prisma.InputJsonValue,
+    maxAttempts: ctx.maxAttempts,
+    lastError: row.lastError,
+    idempotencyKey: ctx.idempotencyKey,
+    batchId: row.batchId,
+    requestId: getRequestId() ?? null,
+    scheduledFor: row.scheduledFor,
+  };
+}
+
+/** After commit: publish the queued rows (one message per chunk), then mark them dispatched. */
+async function dispatch(deps: SendDeps, ids: string[]): Promise<void> {
+  const chunk = deps.config.env.NOTIFICATIONS_BULK_CHUNK;
+  for (let i = 0; i < ids.length; i += chunk) {
+    const slice = ids.slice(i, i + chunk);
+    try {
+      await deps.publisher.publishDeliver(slice);
+      await deps.prisma.$executeRawUnsafe(
+        `UPDATE notifications SET dispatched_at = now() WHERE id = ANY($1::uuid[]) AND dispatched_at IS NULL`,
+        slice,
+      );
+    } catch (error) {
+      // The rows are committed: the worker's outbox relay publishes them once RabbitMQ answers.
+      deps.logger.warn({ err: error, count: ids.length - i }, 'could not publish now; the relay will');
+      return;
+    }
+  }
+}
+
+async function execute(
+  deps: SendDeps,
+  principal: Principal,
+  kind: 'send' | 'bulk',
+  template: NotificationTemplate,
+  recipients: Recipient[],
+  input: SendInput | BulkInput,
+  idempotencyKey: string | undefined,
+  hashInput: unknown,
+): Promise<SendResult> {
+  const { prisma, config } = deps;
+  const account = principal.sourceAccountId;
+  const category = input.category ?? template.category;
+  const userIds = [...new Set(recipients.map((r) => r.userId))];
+  const preferences = await loadPreferences(prisma, account, userIds);
+  const { rows, unreachable } = plan(template, recipients, { ...input, category }, preferences, config, kind === 'send' ? 'single' : 'bulk');
+
+  const ctx = {
+    sourceAccountId: account,
+    template,
+    category,
+    priority: input.priority,
+    maxAttempts: config.env.NOTIFICATIONS_MAX_ATTEMPTS,
+    // Single sends keep the key on their rows (unique per account and channel) as a second guard.
+    idempotencyKey: kind === 'send' ? (idempotencyKey ?? null) : null,
+  };
+  const notifications: SentNotification[] = rows.map((r) => ({
+    id: r.id,
+    userId: r.userId,
+    channel: r.channel,
+    status: r.status,
+    scheduledFor: r.scheduledFor?.toISOString() ?? null,
+  }));
+  const counts = { queued: 0, deferred: 0, batched: 0, skipped: 0 } as Record<string, number>;
+  for (const r of rows) counts[r.status] = (counts[r.status] ?? 0) + 1;
+  const body: Record<string, unknown> =
+    kind === 'send'
+      ? { id: rows[0]!.id, status: rows[0]!.status, notifications }
+      : { requested: recipients.length, created: rows.length, ...counts, unreachable, notifications };
+
+  const needsTransaction = Boolean(idempotencyKey) || rows.some((r) => r.status === 'batched') || rows.length > 1000;
+  const write = async (tx: Tx): Promise<SendResult> => {
+    if (idempotencyKey) {
+      const { replay } = await claimIdempotencyKey(
+        tx,
+        account,
+        idempotencyKey,
+        requestHash(kind, hashInput),
+        config.env.NOTIFICATIONS_IDEMPOTENCY_TTL_HOURS,
+      );
+      if (replay) return replay;
+    }
+    await assignDigests(tx, account, category, rows);
+    for (let i = 0; i < rows.length; i += 1000) {
+      await tx.notification.createMany({ data: rows.slice(i, i + 1000).map((r) => toRowData(r, ctx)) });
+    }
+    if (idempotencyKey) {
+      await tx.notificationIdempotencyKey.update({
+        where: { sourceAccountId_key: { sourceAccountId: account, key: idempotencyKey } },
+        data: { statusCode: 202, response: body as Prisma.InputJsonValue },
+      });
+    }
+    return { status: 202, body, replayed: false };
+  };
+  let result: SendResult;
+  try {
+    result = needsTransaction
+      ? await prisma.$transaction((tx) => write(tx), { timeout: 120_000, maxWait: 20_000 })
+      : await write(prisma as unknown as Tx);
+  } catch (error) {
+    if (error instanceof Prisma.PrismaClientKnownRequestError && error.code === 'P2002' && idempotencyKey) {
+      throw Errors.conflict('IDEMPOTENCY_KEY_IN_USE', 'A request with this idempotency key is still being processed');
+    }
+    throw error;
+  }
+  if (result.replayed) {
+    deps.metrics?.replayed.inc();
+    return result;
+  }
+  for (const r of rows) deps.metrics?.accepted.inc({ channel: r.channel, status: r.status });
+  await dispatch(
+    deps,
+    rows.filter((r) => r.status === 'queued').map((r) => r.id),
+  );
+  return result;
+}
+
+function checkDataSize(config: NotificationsConfig, data: unknown, field: string): void {
+  const limit = config.env.NOTIFICATIONS_MAX_DATA_BYTES;
+  if (dataSize(data) > limit) {
+    throw new AppError('DATA_TOO_LARGE', 413, `"${field}" is larger than ${limit} bytes`, {
+      errors: [{ field, code: 'DATA_TOO_LARGE', message: `at most ${limit} bytes of JSON` }],
+    });
+  }
+}
+
+/** POST /v1/notifications: one user, one template, one or every channel of the template. */
+export async function sendNotification(
+  deps: SendDeps,
+  principal: Principal,
+  raw: unknown,
+  headerKey?: string,
+): Promise<SendResult> {
+  const input = parseInput(sendSchema, raw);
+  if (!principal.isAdmin) {
+    if (principal.userId !== input.userId) {
+      throw Errors.forbidden('Only admins and services may notify other users', 'FORBIDDEN');
+    }
+    if (input.to) throw Errors.forbidden('Only admins and services may give explicit addresses', 'FORBIDDEN');
+  }
+  checkDataSize(deps.config, input.data, 'data');
+  const idempotencyKey = input.idempotencyKey ?? headerKey;
+  const template = await loadActiveTemplate(deps.prisma, principal.sourceAccountId, input.template);
+  const { idempotencyKey: _ignored, ...hashInput } = input;
+  return execute(
+    deps,
+    principal,
+    'send',
+    template,
+    [{ userId: input.userId, to: input.to, path: '' }],
+    input,
+    idempotencyKey,
+    hashInput,
+  );
+}
+
+/** POST /v1/notifications/bulk: many users, fanned out in batches (admins and services only). */
+export async function sendBulk(deps: SendDeps, principal: Principal, raw: unknown, headerKey?: string): Promise<SendResult> {
+  if (!principal.isAdmin) throw Errors.forbidden('Bulk sends need the admin role or the admin secret', 'ADMIN_REQUIRED');
+  const input = parseInput(bulkSchema, raw);
+  const max = deps.config.env.NOTIFICATIONS_BULK_MAX;
+  const count = input.userIds?.length ?? input.recipients!.length;
+  if (count > max) {
+    throw new AppError('TOO_MANY_RECIPIENTS', 413, `At most ${max} recipients per bulk request`, {
+      errors: [{ field: input.userIds ? 'userIds' : 'recipients', code: 'TOO_MANY_RECIPIENTS', message: `max ${max}` }],
+    });
+  }
+  checkDataSize(deps.config, input.data, 'data');
+  input.recipients?.forEach((r, i) => r.data && checkDataSize(deps.config, r.data, `recipients.${i}.data`));
+  const seen = new Set<string>();
+  const recipients: Recipient[] = [];
+  if (input.userIds) {
+    for (const userId of input.userIds) {
+      if (seen.has(userId)) continue;
+      seen.add(userId);
+      recipients.push({ userId, path: '' });
+    }
+  } else {
+    input.recipients!.forEach((r, i) => {
+      if (seen.has(r.userId)) return;
+      seen.add(r.userId);
+      recipients.push({ userId: r.userId, data: r.data, to: r.to, path: `recipients.${i}.` });
+    });
+  }
+  const idempotencyKey = input.idempotencyKey ?? headerKey;
+  const template = await loadActiveTemplate(deps.prisma, principal.sourceAccountId, input.template);
+  const { idempotencyKey: _ignored, ...hashInput } = input;
+  return execute(deps, principal, 'bulk', template, recipients, input, idempotencyKey, hashInput);
+}
