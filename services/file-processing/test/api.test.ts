@@ -113,6 +113,16 @@ describe('uploads', { timeout: 60_000 }, () => {
     const empty = await upload(h.app, user.headers, Buffer.alloc(0), { filename: 'empty.jpg' });
     expect(empty.status).toBe(400);
     expect(empty.body.code).toBe('EMPTY_FILE');
+    // Two files in one request: refused, and the first one is not left in the bucket.
+    const two = await request(h.app)
+      .post('/v1/files')
+      .set(user.headers)
+      .attach('file', await smallJpeg(20), 'one.jpg')
+      .attach('other', await smallJpeg(21), 'two.jpg');
+    expect(two.status).toBe(400);
+    expect(two.body.code).toBe('TOO_MANY_FILES');
+    await waitFor(async () => (await h.listKeys()).every((k) => !k.startsWith(`${user.account}/`)), { label: 'no objects' });
+    expect((await h.runtime.repo.listFiles({ sourceAccountId: user.account, limit: 10 })).length).toBe(0);
   });
 });
 

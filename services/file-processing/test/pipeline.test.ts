@@ -261,7 +261,7 @@ describe('video and PDF', { timeout: 120_000 }, () => {
     expect(h.runtime.tools.pdftoppm.available, 'poppler-utils is installed by infra/local/ensure-infra.sh').toBe(true);
     const user = newUser();
     const { view } = await uploadAndWait(user.headers, onePagePdf(), 'doc.pdf', 'application/pdf');
-    expect(view).toMatchObject({ status: 'ready', mimeType: 'application/pdf', pages: 1 });
+    expect(view).toMatchObject({ status: 'ready', mimeType: 'application/pdf', pages: 1, width: 300, height: 200 });
     expect(view.thumbnails).toHaveLength(9);
     const jpeg = view.thumbnails.find((t: { size: string; format: string }) => t.size === '400x400' && t.format === 'jpeg');
     const { data, info } = await sharp((await fetchUrl(jpeg.url)).body).raw().toBuffer({ resolveWithObject: true });

@@ -135,28 +135,35 @@ export async function videoPoster(paths: ToolPaths, input: string, workDir: stri
   }
 }
 
-/** Page count (pdfinfo) and the first page rendered to PNG (pdftoppm), longest side ≤ maxSide. */
+/** Page count and first-page size in points (pdfinfo), and the first page rendered to PNG (pdftoppm), longest side ≤ maxSide. */
 export async function pdfFirstPage(
   paths: ToolPaths,
   input: string,
   workDir: string,
   maxSide: number,
   withInfo: boolean,
-): Promise<{ page: Buffer; pages?: number }> {
+): Promise<{ page: Buffer; pages?: number; widthPt?: number; heightPt?: number }> {
   const prefix = path.join(workDir, 'page');
   try {
     let pages: number | undefined;
+    let widthPt: number | undefined;
+    let heightPt: number | undefined;
     if (withInfo) {
       const { stdout } = await run(paths.pdfinfo, [input], paths.timeoutMs);
       const match = /^Pages:\s+(\d+)/m.exec(stdout);
       pages = match ? Number(match[1]) : undefined;
+      const size = /^Page size:\s+([\d.]+) x ([\d.]+) pts/m.exec(stdout);
+      if (size) {
+        widthPt = Math.round(Number(size[1]));
+        heightPt = Math.round(Number(size[2]));
+      }
     }
     await run(
       paths.pdftoppm,
       ['-f', '1', '-l', '1', '-png', '-singlefile', '-scale-to', String(maxSide), input, prefix],
       paths.timeoutMs,
     );
-    return { page: await readFile(`${prefix}.png`), pages };
+    return { page: await readFile(`${prefix}.png`), pages, widthPt, heightPt };
   } catch (error) {
     throw toolError('pdftoppm', error);
   } finally {

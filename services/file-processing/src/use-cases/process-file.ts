@@ -116,9 +116,9 @@ export async function renderMedia(deps: PipelineDeps, file: FileRecord, local: s
   if (mime === 'application/pdf') {
     if (!tools.pdftoppm.available) return { fields: { format: 'pdf' }, thumbnails: [] };
     const largest = deps.image.sizes[0]!;
-    const { page, pages } = await pdfFirstPage(toolPaths(deps), local, workDir, Math.max(largest.width, largest.height), tools.pdfinfo.available);
-    const first = await sharp(page).metadata();
-    return fromFrame(page, { format: 'pdf', pages: pages ?? null, width: first.width, height: first.height });
+    const pdf = await pdfFirstPage(toolPaths(deps), local, workDir, Math.max(largest.width, largest.height), tools.pdfinfo.available);
+    // A PDF's width/height are its first page's size in points (1/72 inch).
+    return fromFrame(pdf.page, { format: 'pdf', pages: pdf.pages ?? null, width: pdf.widthPt ?? null, height: pdf.heightPt ?? null });
   }
   return { fields: {}, thumbnails: [] };
 }
@@ -260,7 +260,16 @@ export async function processFile(deps: PipelineDeps, ctx: RunContext): Promise<
       fields,
       thumbnails,
     });
-    if (!completed) return { outcome: 'skipped', reason: 'job finished elsewhere' };
+    if (!completed) {
+      // Deleted meanwhile: what this run stored belongs to nobody. (Finished by another run instead: the
+      // keys are the same ones that run stored and references, so they stay.)
+      const current = await deps.repo.getFile(file.id);
+      if (!current || current.deletedAt) {
+        const written = [...thumbnails.map((t) => t.objectKey), fields.optimizedKey, fields.posterKey].filter((k): k is string => Boolean(k));
+        await deps.storage.deleteMany(written).catch((err) => log.warn({ err }, 'could not remove outputs of a deleted file'));
+      }
+      return { outcome: 'skipped', reason: 'job finished elsewhere or file deleted' };
+    }
     deps.metrics?.jobs.inc({ result: 'processed' });
     log.info({ thumbnails: thumbnails.length, mimeType: file.mimeType }, 'file processed');
     await withTimeout(

@@ -145,7 +145,13 @@ function receiveUpload(
     const fail = (error: unknown) => {
       if (settled) return;
       settled = true;
-      current?.resume();
+      // Stop a store in progress (its upload is aborted) and remove a file already stored: a refused
+      // request leaves no object behind.
+      if (current && !current.destroyed) current.destroy(error instanceof Error ? error : new Error(String(error)));
+      if (stored) {
+        const key = stored.key;
+        deps.storage.delete(key).catch((err) => deps.logger.warn({ err, key }, 'could not remove object of a refused upload'));
+      }
       reject(error);
     };
     const maybeDone = () => {
@@ -176,6 +182,11 @@ function receiveUpload(
       storeFileStream(deps, stream, info, target).then(
         (result) => {
           stored = result;
+          if (settled) {
+            // The request was refused while this file was still being stored.
+            deps.storage.delete(result.key).catch((err) => deps.logger.warn({ err, key: result.key }, 'could not remove object of a refused upload'));
+            return;
+          }
           maybeDone();
         },
         fail,
