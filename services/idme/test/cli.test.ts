@@ -70,6 +70,17 @@ describe('nself-idme CLI', () => {
     expect(unknown.stdout).toContain('nobody: no verification');
   });
 
+  it('stats and revoke', async () => {
+    const other = newUser();
+    expect((await verifyThroughBrowser(h, other, 'student')).callback.location).toBe(`${RETURN_URL}?idme=verified`);
+    const revoke = await cli(['revoke', other.userId, '--account', other.account]);
+    expect(revoke.code).toBe(0);
+    expect(revoke.stdout.trim()).toBe(`${other.userId}: revoked`);
+    const stats = await cli(['stats', '--account', other.account, '--json']);
+    expect(stats.code).toBe(0);
+    expect(JSON.parse(stats.stdout)).toEqual({ byStatus: { revoked: 1 }, verifiedGroups: {} });
+  });
+
   it('names missing configuration instead of failing obscurely', async () => {
     const result = await cli(['verify', 'x'], { DATABASE_URL: '' });
     expect(result.code).toBe(1);

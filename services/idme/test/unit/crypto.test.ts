@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { deriveStateKey, safeEqual, SecretBox, sha256 } from '../../src/crypto.js';
+import { deriveStateKey, SecretBox, sha256, uuidv7 } from '../../src/crypto.js';
 
 describe('SecretBox (AES-256-GCM)', () => {
   const box = new SecretBox(randomBytes(32));
@@ -41,7 +41,13 @@ describe('SecretBox (AES-256-GCM)', () => {
 
   it('hashes to base64url SHA-256 (the PKCE S256 challenge of RFC 7636 appendix B)', () => {
     expect(sha256('dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk')).toBe('E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM');
-    expect(safeEqual('abc', 'abc')).toBe(true);
-    expect(safeEqual('abc', 'abd')).toBe(false);
+  });
+
+  it('makes time-ordered version 7 UUIDs', () => {
+    const a = uuidv7(Date.UTC(2026, 10, 23));
+    const b = uuidv7(Date.UTC(2026, 10, 23) + 1);
+    expect(a).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(a.slice(0, 13)).toBe('01a205b3-d000');
+    expect(a < b).toBe(true);
   });
 });
