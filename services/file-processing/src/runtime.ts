@@ -57,15 +57,22 @@ export async function prepareStorage(config: FileConfig, storage: ObjectStorage,
   }
 }
 
-/** Readiness of every dependency of the process, plus which media tools it found (in /ready). */
-export function createFileHealth(runtime: Runtime, extra: Record<string, () => Promise<unknown>> = {}): Health {
+/**
+ * Readiness of every dependency of the process, plus which media tools it found (in /ready). clamd is
+ * checked where files are scanned (the worker), not by the API, which never talks to it.
+ */
+export function createFileHealth(
+  runtime: Runtime,
+  extra: Record<string, () => Promise<unknown>> = {},
+  options: { clamd?: boolean } = {},
+): Health {
   const checks: Record<string, () => Promise<unknown>> = {
     database: () => runtime.repo.check(),
     storage: () => runtime.storage.check(),
     rabbitmq: () => runtime.events.check(),
     ...extra,
   };
-  if (runtime.scanner) checks.clamd = () => runtime.scanner!.check();
+  if (runtime.scanner && options.clamd) checks.clamd = () => runtime.scanner!.check();
   const health = createHealth(checks);
   const capabilities = {
     virusScan: Boolean(runtime.scanner),

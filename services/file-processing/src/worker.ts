@@ -53,7 +53,7 @@ export async function startWorker(): Promise<void> {
     })().catch((err) => logger.error({ err }, 'could not record a stalled job'));
   });
 
-  const health = createFileHealth(runtime, { redis: () => worker.check() });
+  const health = createFileHealth(runtime, { redis: () => worker.check() }, { clamd: true });
   const app = createServiceApp({ logger, health, metrics: httpMetrics, routes: () => undefined });
   const server = await listen(app, config.workerPort, config.host);
   const { port } = server.address() as AddressInfo;
