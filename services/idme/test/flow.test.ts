@@ -68,6 +68,9 @@ describe('ID.me verification flow against a real OpenID Provider on loopback', (
     expect(row.accessTokenEnc).toMatch(/^v1\./);
     expect(row.tokenExpiresAt).not.toBeNull();
 
+    // Group status came from the attributes endpoint; userinfo was never asked.
+    expect(h.fake.userinfoRequests).toBe(0);
+
     const event = await waitFor(() => received.find((e) => e.userId === user.userId && e.type === 'idme.verified'), {
       timeoutMs: 10_000,
       label: 'idme.verified event',
@@ -145,5 +148,11 @@ describe('ID.me verification flow against a real OpenID Provider on loopback', (
     const callback = await browser.get(callbackUrl);
     expect(callback.status).toBe(302);
     expect(callback.location).toBe('https://app.example.test/settings/verification?tab=idme&idme=verified');
+  });
+
+  it('(the provider does count userinfo calls, so the zero above means something)', async () => {
+    const before = h.fake.userinfoRequests;
+    expect((await fetch(`${h.fake.issuer}/me`)).status).toBe(401);
+    expect(h.fake.userinfoRequests).toBe(before + 1);
   });
 });

@@ -51,6 +51,8 @@ export interface FakeIdme {
   expireAuthorizationCodes(): number;
   /** Token endpoint requests seen so far. */
   readonly tokenRequests: number;
+  /** Userinfo requests seen so far (ID.me's userinfo has no group status; the client should not need it). */
+  readonly userinfoRequests: number;
   close(): Promise<void>;
 }
 
@@ -129,6 +131,7 @@ export async function startFakeIdme(options: {
   const accounts = new Map<string, FakeIdmeAccount>();
   const { store, MapAdapter } = createStorage();
   let tokenRequests = 0;
+  let userinfoRequests = 0;
   const tamper: FakeIdme['tamper'] = {};
 
   const provider = new Provider(issuer, {
@@ -260,6 +263,10 @@ export async function startFakeIdme(options: {
     next();
   });
 
+  app.use('/oidc/me', (_req, _res, next) => {
+    userinfoRequests += 1;
+    next();
+  });
   app.use('/oidc', provider.callback());
   server.on('request', app);
 
@@ -281,6 +288,9 @@ export async function startFakeIdme(options: {
     },
     get tokenRequests() {
       return tokenRequests;
+    },
+    get userinfoRequests() {
+      return userinfoRequests;
     },
     close: () =>
       new Promise<void>((resolve) => {
