@@ -1,0 +1,363 @@
+/**
+ * Realtime benchmark, in ONE run on this machine:
+ *   1. nself realtime, 2 replicas (separate processes) behind the real gateway (separate process),
+ *   2. the same replicas direct (no gateway),
+ *   3. bare Socket.IO 4 + Redis adapter, 2 processes, behind the same kind of gateway,
+ *   4. the bare servers direct,
+ * each printing: concurrent WebSocket clients held, RSS per connection on each replica, room-broadcast
+ * deliveries/s (rooms of BENCH_ROOM_SIZE, every message to every other member, members spread over
+ * both replicas) and p50/p99 emit→receive latency (all, and only deliveries that crossed replicas).
+ *
+ *   npm run bench:realtime                                   # full size: 9,000 clients, 10k deliveries/s, 20 s
+ *   BENCH_CLIENTS=1000 BENCH_SECONDS=5 npm run bench:realtime  # quick (< 1 min)
+ *
+ * Env: BENCH_CLIENTS (9000), BENCH_ROOM_SIZE (10), BENCH_RATES (deliveries/s, comma list: 10000),
+ * BENCH_SECONDS (20), BENCH_WARMUP_SECONDS (3), BENCH_CONNECT_RATE (clients/s, 600),
+ * BENCH_CLIENTS_PER_PROCESS (3000), BENCH_SCENARIOS (nself-gateway,nself-direct,bare-gateway,bare-direct),
+ * REDIS_URL, NSELF_DATABASE_ADMIN_URL (postgresql://postgres@127.0.0.1:5432/postgres).
+ * Needs PostgreSQL and Redis (`. infra/local/ensure-infra.sh`). The gateway holds two file descriptors
+ * per client and a process may hold 20,000 here, so ~9,900 clients is the ceiling through one gateway.
+ */
+import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { applyMigrations } from '@nself/db';
+import { printTable, round, summarize } from '../lib/stats.js';
+import type { ClientSpec, Command, Reply } from './load.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const repo = path.resolve(here, '../..');
+const num = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
+const CLIENTS = num('BENCH_CLIENTS', 9000);
+const ROOM_SIZE = num('BENCH_ROOM_SIZE', 10);
+const RATES = (process.env.BENCH_RATES ?? '10000').split(',').map(Number);
+const SECONDS = num('BENCH_SECONDS', 20);
+const WARMUP = num('BENCH_WARMUP_SECONDS', 3);
+const CONNECT_RATE = num('BENCH_CONNECT_RATE', 600);
+const PER_PROCESS = num('BENCH_CLIENTS_PER_PROCESS', 3000);
+const SCENARIOS = (process.env.BENCH_SCENARIOS ?? 'nself-gateway,nself-direct,bare-gateway,bare-direct').split(',');
+const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const ADMIN_URL = process.env.NSELF_DATABASE_ADMIN_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
+const JWT_SECRET = 'bench-jwt-secret-that-is-at-least-32-characters';
+const ADMIN_SECRET = 'bench-admin-secret-0123456789';
+const ACCOUNT = 'bench';
+const runId = Date.now().toString(36);
+const prefix = `bench:${runId}`;
+const processes: ChildProcess[] = [];
+
+interface Service {
+  child: ChildProcess;
+  port: number;
+  url: string;
+}
+
+/** Spawns a TypeScript entry and resolves with the port from its JSON "ready" line; keeps draining stdout. */
+function startEntry(entry: string, env: Record<string, string>, readyMsg: string): Promise<Service> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', path.join(repo, entry)], {
+      cwd: repo,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    processes.push(child);
+    child.once('exit', (code, signal) => reject(new Error(`${entry} exited (${code ?? signal}) before it was ready`)));
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      if (!line.includes(readyMsg)) return;
+      try {
+        const parsed = JSON.parse(line) as { msg?: string; port?: number };
+        if (parsed.msg === readyMsg && parsed.port) resolve({ child, port: parsed.port, url: `http://127.0.0.1:${parsed.port}` });
+      } catch {
+        // not JSON
+      }
+    });
+  });
+}
+
+function rssKb(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+}
+
+class LoadProcess {
+  readonly child: ChildProcess;
+  private waiting = new Map<string, (reply: Reply) => void>();
+
+  constructor() {
+    this.child = fork(path.join(here, 'load.ts'), [], {
+      cwd: repo,
+      execArgv: ['--conditions=source', '--import', 'tsx', '--max-old-space-size=4096'],
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    processes.push(this.child);
+    this.child.on('message', (reply: Reply) => {
+      const key = reply.type;
+      const resolve = this.waiting.get(key);
+      this.waiting.delete(key);
+      resolve?.(reply);
+    });
+  }
+
+  ask<T extends Reply['type']>(command: Command, expect: T): Promise<Extract<Reply, { type: T }>> {
+    return new Promise((resolve) => {
+      this.waiting.set(expect, resolve as (reply: Reply) => void);
+      this.child.send(command);
+    });
+  }
+}
+
+async function createDatabase(): Promise<string> {
+  const database = `nself_bench_${runId}`;
+  const admin = new pg.Client({ connectionString: ADMIN_URL });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE "${database}"`);
+  await admin.end();
+  const url = new URL(ADMIN_URL);
+  url.pathname = `/${database}`;
+  await applyMigrations(url.toString());
+  return url.toString();
+}
+
+async function dropDatabase(): Promise<void> {
+  const admin = new pg.Client({ connectionString: ADMIN_URL });
+  await admin.connect();
+  await admin.query(`DROP DATABASE IF EXISTS "nself_bench_${runId}" WITH (FORCE)`).catch(() => undefined);
+  await admin.end();
+}
+
+function roomCount(): number {
+  return Math.ceil(CLIENTS / ROOM_SIZE);
+}
+
+/** Members of room r are users r*ROOM_SIZE … ; consecutive users alternate replicas, so every room spans both. */
+function specs(roomIds: string[], targets: number): ClientSpec[] {
+  return Array.from({ length: CLIENTS }, (_, i) => ({
+    user: `u${i}`,
+    room: roomIds[Math.floor(i / ROOM_SIZE)]!,
+    target: i % targets,
+  }));
+}
+
+async function createRooms(gatewayUrl: string): Promise<string[]> {
+  const ids: string[] = new Array<string>(roomCount());
+  let next = 0;
+  const worker = async () => {
+    for (;;) {
+      const r = next++;
+      if (r >= ids.length) return;
+      const members = Array.from({ length: ROOM_SIZE }, (_, k) => `u${r * ROOM_SIZE + k}`).filter((_, k) => r * ROOM_SIZE + k < CLIENTS);
+      const res = await fetch(`${gatewayUrl}/realtime/v1/rooms`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-admin-secret': ADMIN_SECRET, 'x-source-account-id': ACCOUNT },
+        body: JSON.stringify({ name: `room-${r}`, members }),
+      });
+      if (res.status !== 201) throw new Error(`room create failed: ${res.status} ${await res.text()}`);
+      ids[r] = ((await res.json()) as { room: { id: string } }).room.id;
+    }
+  };
+  await Promise.all(Array.from({ length: 16 }, worker));
+  return ids;
+}
+
+interface ScenarioResult {
+  scenario: string;
+  held: number;
+  failed: number;
+  connectSeconds: number;
+  rssPerConnKb: number[];
+  loads: {
+    offered: number;
+    achieved: number;
+    sendErrors: number;
+    all: ReturnType<typeof summarize>;
+    cross: ReturnType<typeof summarize>;
+  }[];
+}
+
+function countByInstance(replies: Extract<Reply, { type: 'connected' }>[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const reply of replies) for (const [id, n] of Object.entries(reply.instances)) out[id] = (out[id] ?? 0) + n;
+  return out;
+}
+
+async function runScenario(
+  scenario: string,
+  mode: 'nself' | 'bare',
+  targets: { url: string; path: string }[],
+  replicas: Service[],
+  instanceIds: string[],
+  roomIds: string[],
+): Promise<ScenarioResult> {
+  console.log(`\n# ${scenario}: connecting ${CLIENTS} clients …`);
+  const loaders = Array.from({ length: Math.max(1, Math.ceil(CLIENTS / PER_PROCESS)) }, () => new LoadProcess());
+  const all = specs(roomIds, targets.length);
+  const perLoader = loaders.map((_, k) => all.filter((_, i) => i % loaders.length === k));
+  // Two halves: RSS per connection is the slope over the second half, so one-off costs of a fresh
+  // process (JIT, caches, pools) do not count as per-connection memory.
+  const connectHalf = (half: 0 | 1) =>
+    Promise.all(
+      loaders.map((loader, k) => {
+        const mine = perLoader[k]!;
+        const cut = Math.floor(mine.length / 2);
+        return loader.ask(
+          {
+            type: 'connect',
+            mode,
+            targets,
+            clients: half === 0 ? mine.slice(0, cut) : mine.slice(cut),
+            connectPerSecond: CONNECT_RATE / loaders.length,
+            jwtSecret: JWT_SECRET,
+            account: ACCOUNT,
+          },
+          'connected',
+        );
+      }),
+    );
+  const started = Date.now();
+  const first = await connectHalf(0);
+  await new Promise((resolve) => setTimeout(resolve, 3000));
+  const middle = replicas.map((r) => rssKb(r.child.pid!));
+  const firstCounts = countByInstance(first);
+  const connected = [...first, ...(await connectHalf(1))];
+  const connectSeconds = (Date.now() - started - 3000) / 1000;
+  const failed = connected.reduce((n, c) => n + c.failed, 0);
+  if (failed) console.log(`  ${failed} connections failed, e.g. ${connected.flatMap((c) => c.errors).slice(0, 3).join('; ')}`);
+  const perInstance = countByInstance(connected);
+  console.log(`  connected in ${round(connectSeconds, 1)} s; per replica: ${JSON.stringify(perInstance)}`);
+
+  // Hold: everyone still connected after a pause is "held".
+  await new Promise((resolve) => setTimeout(resolve, 5000));
+  const held = (await Promise.all(loaders.map((l) => l.ask({ type: 'count' }, 'count')))).reduce((n, c) => n + c.connected, 0);
+  const after = replicas.map((r) => rssKb(r.child.pid!));
+  const rssPerConnKb = replicas.map((_, i) => {
+    const added = (perInstance[instanceIds[i]!] ?? 0) - (firstCounts[instanceIds[i]!] ?? 0);
+    return (after[i]! - middle[i]!) / Math.max(1, added);
+  });
+
+  const loads: ScenarioResult['loads'] = [];
+  for (const offered of RATES) {
+    const messagesPerSecond = offered / (ROOM_SIZE - 1);
+    console.log(`  load: ${offered} deliveries/s offered (${round(messagesPerSecond)} messages/s) for ${SECONDS} s …`);
+    const results = await Promise.all(
+      loaders.map((l) => l.ask({ type: 'load', messagesPerSecond: messagesPerSecond / loaders.length, seconds: SECONDS, warmupSeconds: WARMUP }, 'loaded')),
+    );
+    const received = results.reduce((n, r) => n + r.received, 0);
+    const cross = results.flatMap((r) => r.crossReplica);
+    const latencies = [...cross, ...results.flatMap((r) => r.sameReplica)];
+    loads.push({
+      offered,
+      achieved: received / SECONDS,
+      sendErrors: results.reduce((n, r) => n + r.sendErrors, 0),
+      all: summarize(latencies),
+      cross: summarize(cross),
+    });
+  }
+  await Promise.all(loaders.map((l) => l.ask({ type: 'close' }, 'closed')));
+  for (const l of loaders) l.child.kill();
+  // Let the replicas process the disconnects before the next scenario measures its baseline.
+  await new Promise((resolve) => setTimeout(resolve, 3000));
+  return { scenario, held, failed, connectSeconds, rssPerConnKb, loads };
+}
+
+async function main(): Promise<void> {
+  console.log(
+    `bench/realtime: ${CLIENTS} clients, rooms of ${ROOM_SIZE}, ${RATES.join('/')} deliveries/s for ${SECONDS} s (+${WARMUP} s warm-up), scenarios ${SCENARIOS.join(', ')}`,
+  );
+  const results: ScenarioResult[] = [];
+  const gatewayEnv = (urls: string) => ({
+    GATEWAY_PORT: '0',
+    GATEWAY_HOST: '127.0.0.1',
+    REALTIME_URLS: urls,
+    GATEWAY_RATE_LIMIT: '0',
+    REDIS_URL,
+    REDIS_KEY_PREFIX: prefix,
+    LOG_LEVEL: 'info',
+  });
+
+  if (SCENARIOS.some((s) => s.startsWith('nself'))) {
+    const databaseUrl = await createDatabase();
+    try {
+      const replicaEnv = {
+        DATABASE_URL: databaseUrl,
+        REDIS_URL,
+        REDIS_KEY_PREFIX: prefix,
+        JWT_SECRET,
+        ADMIN_SECRET,
+        REALTIME_PORT: '0',
+        REALTIME_HOST: '127.0.0.1',
+        REALTIME_MAX_CONNECTIONS: '20000',
+        LOG_LEVEL: 'info',
+        NODE_ENV: 'production',
+      };
+      const replicas = await Promise.all([0, 1].map((i) => startEntry('services/realtime/src/main.ts', { ...replicaEnv, REALTIME_INSTANCE_ID: `realtime-${i}` }, 'realtime listening')));
+      const gateway = await startEntry('gateway/src/main.ts', gatewayEnv(replicas.map((r) => r.url).join(',')), 'gateway listening');
+      console.log(`creating ${roomCount()} rooms with their members …`);
+      const roomIds = await createRooms(gateway.url);
+      const ids = ['realtime-0', 'realtime-1'];
+      if (SCENARIOS.includes('nself-gateway')) {
+        results.push(await runScenario('nself realtime via gateway', 'nself', [{ url: gateway.url, path: '/realtime/socket.io' }], replicas, ids, roomIds));
+      }
+      if (SCENARIOS.includes('nself-direct')) {
+        results.push(await runScenario('nself realtime direct', 'nself', replicas.map((r) => ({ url: r.url, path: '/socket.io' })), replicas, ids, roomIds));
+      }
+      for (const p of [gateway, ...replicas]) p.child.kill('SIGTERM');
+    } finally {
+      await new Promise((resolve) => setTimeout(resolve, 2000));
+      await dropDatabase();
+    }
+  }
+
+  if (SCENARIOS.some((s) => s.startsWith('bare'))) {
+    const servers = await Promise.all([0, 1].map(() => startEntry('bench/realtime/bare-server.ts', { REDIS_URL, REDIS_KEY_PREFIX: prefix }, 'bare listening')));
+    const gateway = await startEntry('gateway/src/main.ts', gatewayEnv(servers.map((s) => s.url).join(',')), 'gateway listening');
+    const roomIds = Array.from({ length: roomCount() }, (_, r) => `room-${r}`);
+    const ids = servers.map((s) => `bare-${s.child.pid}`);
+    if (SCENARIOS.includes('bare-gateway')) {
+      results.push(await runScenario('bare Socket.IO + Redis adapter via gateway', 'bare', [{ url: gateway.url, path: '/realtime/socket.io' }], servers, ids, roomIds));
+    }
+    if (SCENARIOS.includes('bare-direct')) {
+      results.push(await runScenario('bare Socket.IO + Redis adapter direct', 'bare', servers.map((s) => ({ url: s.url, path: '/socket.io' })), servers, ids, roomIds));
+    }
+    for (const p of [gateway, ...servers]) p.child.kill('SIGTERM');
+  }
+
+  printTable(
+    `Connections (${CLIENTS} WebSocket clients, 2 replicas)`,
+    results.map((r) => ({
+      scenario: r.scenario,
+      'clients held': r.held,
+      failed: r.failed,
+      'connect s': round(r.connectSeconds, 1),
+      'RSS/conn KB (replica 1)': round(r.rssPerConnKb[0] ?? NaN, 1),
+      'RSS/conn KB (replica 2)': round(r.rssPerConnKb[1] ?? NaN, 1),
+    })),
+  );
+  printTable(
+    `Room broadcast (rooms of ${ROOM_SIZE}, members on both replicas; latency emit→receive in ms)`,
+    results.flatMap((r) =>
+      r.loads.map((l) => ({
+        scenario: r.scenario,
+        'offered/s': l.offered,
+        'deliveries/s': Math.round(l.achieved),
+        p50: round(l.all.p50),
+        p90: round(l.all.p90),
+        p99: round(l.all.p99),
+        max: round(l.all.max),
+        'cross-replica p50': round(l.cross.p50),
+        'cross-replica p99': round(l.cross.p99),
+        'send errors': l.sendErrors,
+      })),
+    ),
+  );
+}
+
+main()
+  .catch((error: unknown) => {
+    console.error(error);
+    process.exitCode = 1;
+  })
+  .finally(() => {
+    for (const p of processes) if (p.exitCode === null) p.kill('SIGKILL');
+  });
