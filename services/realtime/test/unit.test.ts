@@ -1,7 +1,10 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '@nself/config';
 import { TEST_JWT_SECRET } from '@nself/test-support';
-import { loadConfig } from '../src/config.js';
+import { loadConfig, realtimeEnvSchema } from '../src/config.js';
 import { uuidv7 } from '../src/ids.js';
 import { clientAddress, handshakeToken, tokenExpiry } from '../src/socket/handshake.js';
 import { TokenBucket } from '../src/socket/rate-limit.js';
@@ -66,5 +69,29 @@ describe('ids and handshake helpers', () => {
     expect(clientAddress('::ffff:127.0.0.1', { 'x-forwarded-for': '203.0.113.9, 10.0.0.2' })).toBe('203.0.113.9');
     expect(clientAddress('198.51.100.7', { 'x-forwarded-for': '203.0.113.9' })).toBe('198.51.100.7');
     expect(clientAddress('10.1.2.3', {})).toBe('10.1.2.3');
+  });
+});
+
+describe('plugin.json and .env.example', () => {
+  const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+  const plugin = JSON.parse(readFileSync(path.join(root, 'plugin.json'), 'utf8')) as {
+    envVars: { name: string; required: boolean; default: string | null }[];
+  };
+  const schemaNames = [...Object.keys(realtimeEnvSchema.shape), 'REALTIME_CLI_ACCOUNT'].sort();
+
+  it('list every variable the service reads', () => {
+    expect(plugin.envVars.map((v) => v.name).sort()).toEqual(schemaNames);
+    const example = readFileSync(path.join(root, '.env.example'), 'utf8');
+    const listed = [...example.matchAll(/^(?:# )?([A-Z][A-Z0-9_]+)=/gm)].map((m) => m[1]).sort();
+    expect(listed).toEqual(schemaNames);
+  });
+
+  it('state the defaults the schema applies', () => {
+    const shape = realtimeEnvSchema.shape as Record<string, { parse(v: unknown): unknown }>;
+    for (const v of plugin.envVars) {
+      if (v.default === null || !shape[v.name]) continue;
+      expect(shape[v.name]!.parse(v.default), v.name).toEqual(shape[v.name]!.parse(undefined));
+    }
+    expect(plugin.envVars.filter((v) => v.required).map((v) => v.name)).toEqual(['DATABASE_URL']);
   });
 });

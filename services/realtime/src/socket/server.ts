@@ -88,6 +88,11 @@ const joinInput = z.object({
   history: z.number().int().min(0).max(1000).optional(),
 });
 
+async function waitUntil(done: () => boolean, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!done() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+}
+
 export function toAckError(error: unknown): AckError {
   if (error instanceof AppError) {
     return {
@@ -602,7 +607,10 @@ export function createSocketServer(
       }
     },
     async drain() {
-      io.local.disconnectSockets(true);
+      // Closing the transport (rather than a Socket.IO "disconnect") makes clients reconnect by
+      // themselves — through the gateway, to another replica — which a rolling restart needs.
+      for (const socket of localSockets()) socket.conn.close();
+      await waitUntil(() => io.of('/').sockets.size === 0, 5000);
       await Promise.allSettled([...cleanups]);
     },
     pendingCleanups: () => cleanups.size,
