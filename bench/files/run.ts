@@ -1,5 +1,5 @@
 /**
- * file-processing benchmark, in ONE run:
+ * file-processing benchmark, in ONE run (1 and 2 alternate in rounds, so load drift hits both alike):
  *   1. direct: the service's own sharp transforms (renderImage: auto-orient, 3 sizes × AVIF/WebP/JPEG,
  *      metadata stripped) on 12-megapixel JPEGs in this process — images/s;
  *   2. pipeline: the same images through the whole service — HTTP multipart upload → API process →
@@ -10,7 +10,7 @@
  *   4. AVIF effort trade-off for the 1200 px thumbnail (time and bytes).
  *
  *   npm run bench:files
- *   BENCH_FILES_IMAGES=20 BENCH_FILES_CONCURRENCY=2 BENCH_FILES_UPLOAD_MB=128 npm run bench:files
+ *   BENCH_FILES_IMAGES=20 BENCH_FILES_ROUNDS=4 BENCH_FILES_CONCURRENCY=2 BENCH_FILES_UPLOAD_MB=128 npm run bench:files
  *
  * Needs PostgreSQL, Redis, RabbitMQ and clamd (`. infra/local/ensure-infra.sh`); starts its own S3
  * server (s3rver), database, queue and exchange, and removes them afterwards.
@@ -32,9 +32,10 @@ import { printTable, round, summarize } from '../lib/stats.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, '../..');
-const IMAGES = Number(process.env.BENCH_FILES_IMAGES ?? 6);
+const IMAGES = Number(process.env.BENCH_FILES_IMAGES ?? 8);
+const ROUNDS = Number(process.env.BENCH_FILES_ROUNDS ?? 2);
 const CONCURRENCY = Number(process.env.BENCH_FILES_CONCURRENCY ?? 2);
-const UPLOAD_MB = Number(process.env.BENCH_FILES_UPLOAD_MB ?? 64);
+const UPLOAD_MB = Number(process.env.BENCH_FILES_UPLOAD_MB ?? 32);
 const UPLOADS = Number(process.env.BENCH_FILES_UPLOADS ?? 3);
 const AVIF_EFFORT = process.env.BENCH_FILES_AVIF_EFFORT ?? '2';
 const OPTIMIZE = process.env.BENCH_FILES_OPTIMIZE === '1';
@@ -154,7 +155,7 @@ async function twelveMegapixelJpeg(): Promise<Buffer> {
 
 async function main(): Promise<void> {
   const runId = `${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
-  console.log(`file-processing benchmark — ${IMAGES} images, concurrency ${CONCURRENCY}, sharp threads ${SHARP_CONCURRENCY}, AVIF effort ${AVIF_EFFORT}, optimized original ${OPTIMIZE ? 'on' : 'off'}, virus scan on`);
+  console.log(`file-processing benchmark — ${IMAGES} images per path in ${ROUNDS} rounds, concurrency ${CONCURRENCY}, sharp threads ${SHARP_CONCURRENCY}, AVIF effort ${AVIF_EFFORT}, optimized original ${OPTIMIZE ? 'on' : 'off'}, virus scan on`);
 
   // --- infrastructure of this run -------------------------------------------------------------
   const database = `nself_bench_files_${runId}`;
@@ -222,20 +223,9 @@ async function main(): Promise<void> {
   const meta = await sharp(image).metadata();
   console.log(`input: ${meta.width}×${meta.height} JPEG, ${round(image.length / 1e6)} MB; outputs per image: ${options.sizes.length} sizes × ${options.formats.join('/')}`);
 
-  // --- 1. direct --------------------------------------------------------------------------------
+  // --- 1 + 2. direct and whole pipeline, in alternating rounds (a busy machine's drift hits both) ---
   configureSharp(SHARP_CONCURRENCY);
   await renderImage(image, options); // warm-up (libvips init, codec tables)
-  let started = performance.now();
-  const directLatencies = await pool(IMAGES, CONCURRENCY, async () => {
-    const t = performance.now();
-    const result = await renderImage(image, options);
-    if (result.thumbnails.length !== options.sizes.length * options.formats.length) throw new Error('missing outputs');
-    return performance.now() - t;
-  });
-  const directSeconds = (performance.now() - started) / 1000;
-  const directRate = IMAGES / directSeconds;
-
-  // --- 2. whole pipeline ------------------------------------------------------------------------
   const api = await startProcess('main', env);
   const worker = await startProcess('worker', env);
   const logger = createLogger({ service: 'bench', level: 'warn' });
@@ -260,47 +250,69 @@ async function main(): Promise<void> {
     await channel.deleteExchange(env.EVENTS_EXCHANGE!).catch(() => undefined);
   });
   const auth = await bearer();
-
+  const waitProcessed = async (ids: string[]) => {
+    const deadline = Date.now() + 30 * 60_000;
+    while (ids.some((id) => !processedAt.has(id))) {
+      if (failures.length) throw new Error(`pipeline failure: ${JSON.stringify(failures[0])}`);
+      if (Date.now() > deadline) throw new Error('pipeline did not finish in time');
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  };
   // Warm-up image through the pipeline (process start-up, connections, JIT), not measured.
-  const warm = await uploadFile(api.port, auth, image, 'warmup.jpg', 'image/jpeg');
-  while (!processedAt.has(warm.fileId)) {
-    if (failures.length) throw new Error(`warm-up failed: ${JSON.stringify(failures[0])}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
+  await waitProcessed([(await uploadFile(api.port, auth, image, 'warmup.jpg', 'image/jpeg')).fileId]);
+  const stagesBefore = await (await fetch(`http://127.0.0.1:${worker.port}/metrics`)).text();
 
-  const uploadStarted = new Map<string, number>();
-  started = performance.now();
-  const uploaded = await pool(IMAGES, CONCURRENCY, async (i) => {
-    const t = performance.now();
-    const res = await uploadFile(api.port, auth, image, `img-${i}.jpg`, 'image/jpeg');
-    uploadStarted.set(res.fileId, t);
-    return res;
-  });
-  const deadline = Date.now() + 30 * 60_000;
-  while (uploaded.some((u) => !processedAt.has(u.fileId))) {
-    if (failures.length) throw new Error(`pipeline failure: ${JSON.stringify(failures[0])}`);
-    if (Date.now() > deadline) throw new Error('pipeline did not finish in time');
-    await new Promise((r) => setTimeout(r, 10));
+  const perRound = Math.max(1, Math.round(IMAGES / ROUNDS));
+  let directSeconds = 0;
+  let pipelineSeconds = 0;
+  let measured = 0;
+  const directLatencies: number[] = [];
+  const pipelineLatencies: number[] = [];
+  for (let round = 0; round < ROUNDS; round += 1) {
+    let started = performance.now();
+    directLatencies.push(
+      ...(await pool(perRound, CONCURRENCY, async () => {
+        const t = performance.now();
+        const result = await renderImage(image, options);
+        if (result.thumbnails.length !== options.sizes.length * options.formats.length) throw new Error('missing outputs');
+        return performance.now() - t;
+      })),
+    );
+    directSeconds += (performance.now() - started) / 1000;
+
+    const uploadStarted = new Map<string, number>();
+    started = performance.now();
+    const uploaded = await pool(perRound, CONCURRENCY, async (i) => {
+      const t = performance.now();
+      const res = await uploadFile(api.port, auth, image, `img-${round}-${i}.jpg`, 'image/jpeg');
+      uploadStarted.set(res.fileId, t);
+      return res;
+    });
+    await waitProcessed(uploaded.map((u) => u.fileId));
+    pipelineSeconds += (Math.max(...uploaded.map((u) => processedAt.get(u.fileId)!)) - started) / 1000;
+    pipelineLatencies.push(...uploaded.map((u) => processedAt.get(u.fileId)! - uploadStarted.get(u.fileId)!));
+    measured += perRound;
   }
-  const pipelineSeconds = (Math.max(...uploaded.map((u) => processedAt.get(u.fileId)!)) - started) / 1000;
-  const pipelineRate = IMAGES / pipelineSeconds;
-  const pipelineLatencies = uploaded.map((u) => processedAt.get(u.fileId)! - uploadStarted.get(u.fileId)!);
+  const directRate = measured / directSeconds;
+  const pipelineRate = measured / pipelineSeconds;
 
   const direct = summarize(directLatencies);
   const piped = summarize(pipelineLatencies);
   printTable('12 MP JPEG → 3 sizes × 3 formats: images/s', [
-    { path: 'direct (sharp in one process)', images: IMAGES, seconds: round(directSeconds), 'images/s': round(directRate, 3), 'p50 ms': round(direct.p50, 0), 'max ms': round(direct.max, 0) },
-    { path: 'whole pipeline (scan on)', images: IMAGES, seconds: round(pipelineSeconds), 'images/s': round(pipelineRate, 3), 'p50 ms': round(piped.p50, 0), 'max ms': round(piped.max, 0) },
+    { path: 'direct (sharp in one process)', images: measured, seconds: round(directSeconds), 'images/s': round(directRate, 3), 'p50 ms': round(direct.p50, 0), 'max ms': round(direct.max, 0) },
+    { path: 'whole pipeline (scan on)', images: measured, seconds: round(pipelineSeconds), 'images/s': round(pipelineRate, 3), 'p50 ms': round(piped.p50, 0), 'max ms': round(piped.max, 0) },
   ]);
   console.log(`\nratio pipeline / direct = ${round(pipelineRate / directRate, 3)} (target ≥ 0.8)`);
 
-  // Where the worker's time went (its own histogram), averaged per image over the measured run.
-  const metricsText = await (await fetch(`http://127.0.0.1:${worker.port}/metrics`)).text();
+  // Where the worker's time went (its own histogram), per image over the measured rounds.
+  const stagesAfter = await (await fetch(`http://127.0.0.1:${worker.port}/metrics`)).text();
+  const read = (text: string, kind: 'sum' | 'count', stage: string) =>
+    Number(new RegExp(`file_job_stage_seconds_${kind}\\{[^}]*stage="${stage}"[^}]*\\} ([0-9.e+-]+)`).exec(text)?.[1] ?? 0);
   const stageRows: Record<string, string | number>[] = [];
-  for (const stage of ['download', 'scan', 'render', 'store', 'total']) {
-    const sum = Number(new RegExp(`file_job_stage_seconds_sum\\{[^}]*stage="${stage}"[^}]*\\} ([0-9.e+-]+)`).exec(metricsText)?.[1] ?? NaN);
-    const count = Number(new RegExp(`file_job_stage_seconds_count\\{[^}]*stage="${stage}"[^}]*\\} ([0-9.e+-]+)`).exec(metricsText)?.[1] ?? NaN);
-    stageRows.push({ stage, 'mean ms per image (incl. warm-up)': round((sum / count) * 1000, 0) });
+  for (const stage of ['download_scan', 'render', 'store', 'total']) {
+    const sum = read(stagesAfter, 'sum', stage) - read(stagesBefore, 'sum', stage);
+    const count = read(stagesAfter, 'count', stage) - read(stagesBefore, 'count', stage);
+    stageRows.push({ stage: stage === 'download_scan' ? 'download + clamd scan (streamed together)' : stage, 'mean ms per image': count ? round((sum / count) * 1000, 0) : 'n/a' });
   }
   printTable('Worker time per pipeline stage (from its /metrics)', stageRows);
 

@@ -1,13 +1,14 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createWriteStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { PassThrough, type Writable } from 'node:stream';
+import { finished } from 'node:stream/promises';
 import sharp from 'sharp';
 import { probeImage, RASTER_TYPES, renderImage, type RenderedImage } from '../adapters/image.js';
 import { pdfFirstPage, probeVideo, videoPoster } from '../adapters/media-tools.js';
 import type { FileRecord, JobRecord, ProcessedFields, ThumbnailInput } from '../adapters/repository.js';
+import type { ScanResult, VirusScanner } from '../adapters/scanner.js';
 import { ObjectNotFoundError } from '../adapters/storage.js';
 import { CONTENT_TYPES, FILE_STATUS, JOB_STATUS, keys, ProcessingError } from '../domain.js';
 import type { PipelineDeps } from './deps.js';
@@ -56,23 +57,55 @@ function toProcessingError(error: unknown): ProcessingError {
   return new ProcessingError('INTERNAL_ERROR', message.slice(0, 500), true, { cause: error });
 }
 
-/** Copies the object to a local file (sharp, ffmpeg and poppler read files) and hashes it on the way. */
-async function download(deps: PipelineDeps, key: string, target: string): Promise<{ sha256: string; size: number }> {
+function writeChunk(stream: Writable, chunk: Buffer): Promise<void> {
+  if (stream.destroyed || stream.writableEnded) return Promise.resolve();
+  if (stream.write(chunk)) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      stream.off('drain', done);
+      stream.off('close', done);
+      resolve();
+    };
+    stream.once('drain', done);
+    stream.once('close', done);
+  });
+}
+
+/**
+ * Copies the object to a local file (sharp, ffmpeg and poppler read files), hashing it and — when a
+ * scanner is given — streaming the same bytes to clamd at the same time, so the scan costs no extra
+ * read. Nothing is decoded before both have finished.
+ */
+async function downloadAndScan(
+  deps: PipelineDeps,
+  key: string,
+  target: string,
+  scanner: VirusScanner | null,
+): Promise<{ sha256: string; size: number; scan?: ScanResult }> {
   const hash = createHash('sha256');
   let size = 0;
   const body = await deps.storage.getStream(key);
-  await pipeline(
-    body,
-    new Transform({
-      transform(chunk: Buffer, _encoding, callback) {
-        hash.update(chunk);
-        size += chunk.length;
-        callback(null, chunk);
-      },
-    }),
-    createWriteStream(target),
-  );
-  return { sha256: hash.digest('hex'), size };
+  const file = createWriteStream(target);
+  const fileDone = finished(file);
+  const toScanner = scanner ? new PassThrough({ highWaterMark: 1024 * 1024 }) : null;
+  const scanning = scanner && toScanner ? scanner.scan(toScanner) : undefined;
+  try {
+    for await (const chunk of body as AsyncIterable<Buffer>) {
+      hash.update(chunk);
+      size += chunk.length;
+      // The scanner may stop reading early (clamd refuses streams over its limit): the file goes on.
+      await Promise.all([writeChunk(file, chunk), toScanner ? writeChunk(toScanner, chunk) : undefined]);
+    }
+  } catch (error) {
+    file.destroy();
+    toScanner?.destroy();
+    await scanning?.catch(() => undefined);
+    throw error;
+  }
+  file.end();
+  toScanner?.end();
+  await fileDone;
+  return { sha256: hash.digest('hex'), size, scan: await scanning };
 }
 
 interface MediaResult {
@@ -154,7 +187,7 @@ async function publishOutcome(deps: PipelineDeps, job: JobRecord, file: FileReco
 }
 
 /**
- * The pipeline for one job: download → virus scan (clamd INSTREAM) → quarantine if infected →
+ * The pipeline for one job: download + virus scan (clamd INSTREAM) → quarantine if infected →
  * thumbnails / optimized copy / poster → results in one transaction → event. Safe to run again for
  * the same job (after a worker crash): keys are deterministic, results replace earlier ones, and the
  * job is completed (and its event sent) only once.
@@ -185,15 +218,13 @@ export async function processFile(deps: PipelineDeps, ctx: RunContext): Promise<
   const workDir = await mkdtemp(path.join(deps.config.processing.tmpDir, 'nself-file-'));
   try {
     const local = path.join(workDir, 'original');
-    const downloadTimer = timer('download');
-    const { sha256, size } = await download(deps, file.objectKey, local);
+    const downloadTimer = timer(deps.scanner ? 'download_scan' : 'download');
+    const { sha256, size, scan } = await downloadAndScan(deps, file.objectKey, local, deps.scanner);
     downloadTimer?.();
     if (file.sha256 && file.sha256 !== sha256) log.warn('stored object changed since upload; recording its new hash');
 
     if (deps.scanner) {
-      const scanTimer = timer('scan');
-      const result = await deps.scanner.scan(createReadStream(local));
-      scanTimer?.();
+      const result: ScanResult = scan ?? { status: 'error', error: 'no scan result', durationMs: 0 };
       deps.metrics?.scans.inc({ status: result.status });
       await deps.repo.recordScan({
         sourceAccountId: file.sourceAccountId,
