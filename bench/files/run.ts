@@ -37,7 +37,7 @@ const ROUNDS = Number(process.env.BENCH_FILES_ROUNDS ?? 2);
 const CONCURRENCY = Number(process.env.BENCH_FILES_CONCURRENCY ?? 2);
 const UPLOAD_MB = Number(process.env.BENCH_FILES_UPLOAD_MB ?? 32);
 const UPLOADS = Number(process.env.BENCH_FILES_UPLOADS ?? 3);
-const AVIF_EFFORT = process.env.BENCH_FILES_AVIF_EFFORT ?? '2';
+const AVIF_EFFORT = process.env.BENCH_FILES_AVIF_EFFORT ?? '3';
 const OPTIMIZE = process.env.BENCH_FILES_OPTIMIZE === '1';
 const SHARP_CONCURRENCY = Number(process.env.BENCH_FILES_SHARP_CONCURRENCY ?? availableParallelism());
 const EFFORTS = (process.env.BENCH_FILES_EFFORTS ?? '2,3,4').split(',').map(Number);

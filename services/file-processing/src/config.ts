@@ -115,7 +115,7 @@ export const fileEnvSchema = z
     FILE_JPEG_QUALITY: env.int(80, 1).pipe(z.number().max(100)),
     FILE_WEBP_QUALITY: env.int(80, 1).pipe(z.number().max(100)),
     FILE_AVIF_QUALITY: env.int(50, 1).pipe(z.number().max(100)),
-    FILE_AVIF_EFFORT: env.int(2, 0).pipe(z.number().max(9)),
+    FILE_AVIF_EFFORT: env.int(3, 0).pipe(z.number().max(9)),
     FILE_MAX_PIXELS: env.int(100_000_000, 1),
     FILE_SHARP_CONCURRENCY: env.int(availableParallelism(), 1),
     FILE_TMP_DIR: z.string().default(tmpdir()),
