@@ -118,9 +118,11 @@ export async function startFakeIdme(options: {
   scopes?: string[];
   /** Authorization code lifetime (ID.me-like 60 s by default). */
   codeTtlSeconds?: number;
+  /** 0 (any free port) unless a fixed one is wanted (the native runner's ID.me stand-in). */
+  port?: number;
 }): Promise<FakeIdme> {
   const server: Server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => server.listen(options.port ?? 0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   const baseUrl = `http://127.0.0.1:${port}`;
   const issuer = `${baseUrl}/oidc`;
