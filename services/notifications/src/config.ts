@@ -75,6 +75,8 @@ export const configSchema = z.object({
   NOTIFICATIONS_VAPID_PUBLIC_KEY: env.optionalString(),
   NOTIFICATIONS_VAPID_PRIVATE_KEY: env.optionalString(),
   NOTIFICATIONS_VAPID_SUBJECT: z.string().default('mailto:notifications@localhost'),
+  /** PEM file of an extra CA for push services behind a private CA (self-hosted autopush, tests). */
+  NOTIFICATIONS_WEBPUSH_CA_FILE: env.optionalString(),
   NOTIFICATIONS_FCM_PROJECT_ID: env.optionalString(),
   NOTIFICATIONS_FCM_SERVICE_ACCOUNT: env.optionalString(),
   NOTIFICATIONS_FCM_BASE_URL: z.url().default('https://fcm.googleapis.com'),

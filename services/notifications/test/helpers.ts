@@ -1,4 +1,9 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import amqp from 'amqplib';
 import { simpleParser, type ParsedMail } from 'mailparser';
@@ -64,6 +69,7 @@ export interface RecordedRequest {
   url: string;
   headers: IncomingMessage['headers'];
   body: string;
+  raw: Buffer;
   at: number;
 }
 
@@ -81,10 +87,11 @@ export interface StandIn {
  */
 export async function startStandIn(
   handler: (req: RecordedRequest) => { status: number; body: unknown; headers?: Record<string, string> },
+  options: { tls?: { key: string; cert: string } } = {},
 ): Promise<StandIn> {
   const requests: RecordedRequest[] = [];
   let failures: { count: number; status: number; body: unknown } = { count: 0, status: 500, body: {} };
-  const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
+  const listener = (req: IncomingMessage, res: ServerResponse) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
@@ -93,6 +100,7 @@ export async function startStandIn(
         url: req.url ?? '/',
         headers: req.headers,
         body: Buffer.concat(chunks).toString('utf8'),
+        raw: Buffer.concat(chunks),
         at: Date.now(),
       };
       requests.push(recorded);
@@ -107,11 +115,12 @@ export async function startStandIn(
       res.writeHead(reply.status, { 'content-type': 'application/json', ...reply.headers });
       res.end(text);
     });
-  });
+  };
+  const server: Server = options.tls ? createHttpsServer(options.tls, listener) : createServer(listener);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `${options.tls ? 'https' : 'http'}://127.0.0.1:${port}`,
     requests,
     failNext(count, status, body = { message: 'stand-in failure' }) {
       failures = { count, status, body };
@@ -153,4 +162,16 @@ export async function collectEvents(exchange: string): Promise<{ events: Record<
     if (m) events.push(JSON.parse(m.content.toString('utf8')) as Record<string, unknown>);
   }, { noAck: true });
   return { events, close: () => connection.close() };
+}
+
+/** A throwaway CA-less self-signed certificate for 127.0.0.1 (openssl), as key/cert PEM and a CA file. */
+export function selfSignedCertificate(): { key: string; cert: string; caFile: string } {
+  const dir = mkdtempSync(path.join(tmpdir(), 'nself-tls-'));
+  const keyFile = path.join(dir, 'key.pem');
+  const certFile = path.join(dir, 'cert.pem');
+  execFileSync('openssl', [
+    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
+    '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', keyFile, '-out', certFile,
+  ], { stdio: 'ignore' });
+  return { key: readFileSync(keyFile, 'utf8'), cert: readFileSync(certFile, 'utf8'), caFile: certFile };
 }

@@ -179,13 +179,16 @@ export class DeliveryStore {
     return new Set(rows.map((r) => r.notification_id));
   }
 
-  /** A failed attempt that will be retried after delayMs (the retry message is already confirmed). */
+  /**
+   * A failed attempt that will be retried after delayMs: the row is queued again, not yet dispatched
+   * (the retry message is published next; if this process dies first, the outbox relay publishes it).
+   */
   async recordRetry(record: FailureRecord, delayMs: number): Promise<boolean> {
     const count = await this.prisma.$executeRawUnsafe(
       `WITH updated AS (
          UPDATE notifications
             SET status = 'queued', last_error = $3, provider = $4, claim_token = NULL, claimed_until = NULL,
-                scheduled_for = now() + ($5::int * interval '1 millisecond'), dispatched_at = now(), updated_at = now()
+                scheduled_for = now() + ($5::int * interval '1 millisecond'), dispatched_at = NULL, updated_at = now()
           WHERE id = $1::uuid AND claim_token = $2::uuid
          RETURNING id, source_account_id, attempts, scheduled_for
        )
@@ -200,6 +203,16 @@ export class DeliveryStore {
       record.attemptStatus,
     );
     return count > 0;
+  }
+
+  /** The retry message is confirmed: the relay must not publish the row again. */
+  async markRetryDispatched(id: string, attempts: number): Promise<void> {
+    await this.prisma.$executeRawUnsafe(
+      `UPDATE notifications SET dispatched_at = now()
+        WHERE id = $1::uuid AND attempts = $2 AND status = 'queued' AND dispatched_at IS NULL`,
+      id,
+      attempts,
+    );
   }
 
   /** The last attempt failed: status failed, the error kept, the attempt logged as dead-lettered. */

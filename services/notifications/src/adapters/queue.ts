@@ -124,6 +124,12 @@ export class NotificationQueue {
     await this.publish(this.names.deliver, this.encode(ids, reason, 0), this.properties());
   }
 
+  /** The outbox relay's messages: rows that were committed but never published, whatever their attempt. */
+  async publishRelay(ids: string[]): Promise<void> {
+    if (!ids.length) return;
+    await this.publish(this.names.deliver, this.encode(ids, 'relay', null), this.properties());
+  }
+
   /** Re-offers rows whose claim expired (their worker died): the claim treats them as in doubt. */
   async publishExpiredClaims(ids: string[]): Promise<void> {
     if (!ids.length) return;

@@ -7,7 +7,7 @@ const EMAIL = z.email();
 const E164 = /^\+[1-9]\d{6,14}$/;
 
 const webPushSubscription = z.object({
-  endpoint: z.url().refine((u) => /^https?:\/\//.test(u), 'must be an http(s) URL'),
+  endpoint: z.url().refine((u) => u.startsWith('https://'), 'must be an https URL'),
   keys: z.object({ p256dh: z.string().min(1), auth: z.string().min(1) }),
 });
 

@@ -41,7 +41,7 @@ export interface DeliverMessage {
   /**
    * The attempt count the rows had when this was published (0 for a first delivery). A queued row
    * is only claimed by a message that expects its current count, so a stale copy of an old message
-   * cannot start a retry early. null: the message is about an expired claim (a worker died).
+   * cannot start a retry early. null: any attempt (outbox relay, or an expired claim of a dead worker).
    */
   attempts: number | null;
 }

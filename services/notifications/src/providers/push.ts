@@ -1,6 +1,10 @@
 import { readFileSync } from 'node:fs';
+import { Agent } from 'node:https';
 import { importPKCS8, SignJWT } from 'jose';
+import { rootCertificates } from 'node:tls';
 import webpush from 'web-push';
+
+const tlsRootCertificates = () => [...rootCertificates];
 import { parsePushAddress } from '../domain/addresses.js';
 import { callProvider, joinUrl } from './http.js';
 import { networkError, ProviderError, type DeliveryRequest, type DeliveryResult, type Provider } from './types.js';
@@ -17,12 +21,18 @@ function pushPayload(request: DeliveryRequest): { title: string; body: string; d
 export class WebPushProvider implements Provider {
   readonly name = 'webpush';
   readonly channel = 'push' as const;
+  private readonly agent: Agent;
 
   constructor(
-    private readonly options: { publicKey: string; privateKey: string; subject: string; timeoutMs: number },
+    private readonly options: { publicKey: string; privateKey: string; subject: string; timeoutMs: number; caFile?: string },
   ) {
     // Fails fast on malformed keys (web-push validates them).
     webpush.getVapidHeaders('https://push.example', options.subject, options.publicKey, options.privateKey, 'aes128gcm');
+    // Push services are HTTPS; a private CA can be added (the system CAs stay trusted too).
+    this.agent = new Agent({
+      keepAlive: true,
+      ...(options.caFile ? { ca: [...tlsRootCertificates(), readFileSync(options.caFile, 'utf8')] } : {}),
+    });
   }
 
   accepts(address: string): boolean {
@@ -38,6 +48,7 @@ export class WebPushProvider implements Provider {
         TTL: 86_400,
         timeout: this.options.timeoutMs,
         urgency: 'normal',
+        agent: this.agent,
       });
       const location = result.headers.location ?? result.headers.Location;
       return { messageId: typeof location === 'string' ? location : null };

@@ -59,6 +59,7 @@ export function createProviders(config: NotificationsConfig, smtpUrl: string | u
           publicKey: e.NOTIFICATIONS_VAPID_PUBLIC_KEY!,
           privateKey: e.NOTIFICATIONS_VAPID_PRIVATE_KEY!,
           subject: e.NOTIFICATIONS_VAPID_SUBJECT,
+          caFile: e.NOTIFICATIONS_WEBPUSH_CA_FILE,
           timeoutMs,
         }),
       );

@@ -188,10 +188,9 @@ export function createDeliveryProcessor(deps: DeliveryDeps) {
         return;
       }
       const delay = retryDelayMs(row.attempts, options.retry);
-      // The retry message is confirmed before the row says "queued": if this process dies in between,
-      // the row keeps its (expiring) claim and the retry message finds it in doubt, never lost.
-      await queue.publishRetry(row.id, row.attempts, delay);
-      await store.recordRetry(
+      // The row is queued again before its retry message exists, so the message can never arrive
+      // before the row is ready for it; a crash in between leaves the row to the outbox relay.
+      const recorded = await store.recordRetry(
         {
           id: row.id,
           token,
@@ -201,6 +200,9 @@ export function createDeliveryProcessor(deps: DeliveryDeps) {
         },
         delay,
       );
+      if (!recorded) return;
+      await queue.publishRetry(row.id, row.attempts, delay);
+      await store.markRetryDispatched(row.id, row.attempts);
       metrics.retries.inc({ channel });
       logger.info(
         { notificationId: row.id, provider: provider.name, attempt: row.attempts, delayMs: delay, error: error.message },

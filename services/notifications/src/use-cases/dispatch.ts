@@ -11,7 +11,7 @@ import { toSource } from './templates.js';
 
 export interface DispatcherDeps {
   prisma: PrismaClient;
-  queue: Pick<NotificationQueue, 'publishDeliver' | 'publishExpiredClaims'>;
+  queue: Pick<NotificationQueue, 'publishDeliver' | 'publishRelay' | 'publishExpiredClaims'>;
   logger: Logger;
   options: {
     intervalMs: number;
@@ -44,7 +44,11 @@ export function createDispatcher(deps: DispatcherDeps) {
 
   async function publishChunks(ids: string[], reason: 'relay' | 'scheduled'): Promise<void> {
     for (let i = 0; i < ids.length; i += options.chunk) {
-      await queue.publishDeliver(ids.slice(i, i + options.chunk), reason);
+      const slice = ids.slice(i, i + options.chunk);
+      // Relayed rows may be first deliveries or retries whose message was never published: any
+      // attempt count is right for them.
+      if (reason === 'relay') await queue.publishRelay(slice);
+      else await queue.publishDeliver(slice, reason);
     }
   }
 
@@ -79,6 +83,7 @@ export function createDispatcher(deps: DispatcherDeps) {
           `SELECT id FROM notifications
             WHERE status = 'queued' AND dispatched_at IS NULL
               AND updated_at < now() - ($1::int * interval '1 millisecond')
+              AND (scheduled_for IS NULL OR scheduled_for <= now())
             ORDER BY created_at LIMIT ${LIMIT} FOR UPDATE SKIP LOCKED`,
           options.relayGraceMs,
         );
