@@ -35,6 +35,32 @@ async function startWorker(): Promise<{ process: SpawnedProcess; port: number }>
   return { process: worker, port: ready.port as number };
 }
 
+describe('API process', { timeout: 120_000 }, () => {
+  it('starts from src/main.ts, takes an upload, reports readiness and stops cleanly on SIGTERM', async () => {
+    const api = await spawnEntry('main', { ...h.env, FILE_PORT: '0' });
+    spawned.push(api);
+    const { port } = (await api.waitForLine((l) => l.msg === 'file-processing API listening', 90_000)) as { port: number };
+    // Ready once its connections are up (RabbitMQ connects in the background after listening).
+    const body = await waitFor(
+      async () => {
+        const ready = await fetch(`http://127.0.0.1:${port}/ready`);
+        return ready.status === 200 ? ((await ready.json()) as { checks: Record<string, unknown> }) : null;
+      },
+      { timeoutMs: 30_000, intervalMs: 200, label: 'API /ready 200' },
+    );
+    expect(Object.keys(body.checks).sort()).toEqual(['database', 'rabbitmq', 'redis', 'storage']);
+    const user = newUser();
+    const form = new FormData();
+    form.append('file', new Blob([new Uint8Array(await (await photo(64, 48)).png().toBuffer())]), 'tiny.png');
+    const res = await fetch(`http://127.0.0.1:${port}/v1/files`, { method: 'POST', headers: user.headers, body: form });
+    expect(res.status).toBe(202);
+    expect(((await res.json()) as { mimeType: string }).mimeType).toBe('image/png');
+    api.child.kill('SIGTERM');
+    expect(await api.exited).toBe(0);
+    expect(api.lines.some((l) => l.msg === 'shutting down')).toBe(true);
+  });
+});
+
 describe('worker process', { timeout: 240_000 }, () => {
   it('serves /health, /ready (with the media tools it found) and /metrics on its own port', async () => {
     const { process: worker, port } = await startWorker();
