@@ -11,7 +11,8 @@
 # (npm prune --omit=dev) on the same Debian/glibc node base in every stage (sharp's prebuilt libvips
 # is glibc), running as the unprivileged `node` user, with a curl-free node healthcheck. The node
 # base image has no compilers; every install uses --ignore-scripts (all native parts used are
-# prebuilt packages), so no build tools are needed in any stage.
+# prebuilt packages), so no build tools are needed in any stage. Build with BuildKit or
+# `podman build --format docker` (OCI images drop HEALTHCHECK).
 
 ARG NODE_IMAGE=docker.io/library/node:20.20.2-bookworm-slim
 
@@ -31,9 +32,14 @@ ARG TURBO_VERSION=2.11.11
 RUN npm install --global --ignore-scripts "turbo@${TURBO_VERSION}"
 COPY . .
 ARG PACKAGE
+# turbo 2.11's npm-lockfile pruning drops packages nested under a workspace (services/db's own
+# prisma 7 next to the hoisted prisma 6), which `npm ci` then reports missing. The full lockfile is
+# used instead: with the pruned package.json files `npm ci` installs only what the pruned workspaces
+# need from it (extra entries are ignored).
 RUN test -n "${PACKAGE}" || { echo 'build with --build-arg PACKAGE=@nself/<workspace>' >&2; exit 1; } \
  && turbo prune "${PACKAGE}" --docker --out-dir=/out \
- && node infra/containers/lockfile-sanitize.mjs /out/json/package-lock.json /out/package-lock.json \
+ && cp package-lock.json /out/json/package-lock.json \
+ && node infra/containers/lockfile-sanitize.mjs /out/json/package-lock.json \
  && mkdir -p /out/tools \
  && cp infra/containers/assemble-runtime.mjs infra/containers/healthcheck.mjs /out/tools/
 
@@ -74,7 +80,22 @@ EXPOSE 3102 3112
 HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 CMD ["node", "/usr/local/lib/nself/healthcheck.mjs", "3102"]
 CMD ["node", "dist/main.js"]
 
-FROM runtime AS file-processing
+# file-processing renders PDF first pages with poppler-utils and video poster frames with ffmpeg, both
+# runtime tools (not build tools) found on PATH. Default: poppler-utils only (~+30 MB); Debian's
+# ffmpeg adds ~500 MB, so video thumbnails are opt-in: FILE_MEDIA_PACKAGES="poppler-utils ffmpeg"
+# (compose passes $FILE_MEDIA_PACKAGES). Without a tool such files are stored without thumbnails.
+# Installed before the app layer so that code changes do not repeat the install.
+FROM base AS file-processing
+ARG FILE_MEDIA_PACKAGES="poppler-utils"
+RUN if [ -n "${FILE_MEDIA_PACKAGES}" ]; then \
+      apt-get update \
+      && apt-get install -y --no-install-recommends ${FILE_MEDIA_PACKAGES} \
+      && rm -rf /var/lib/apt/lists/*; \
+    fi
+ENV NODE_ENV=production
+COPY --from=builder /runtime/ ./
+COPY --from=builder /tools/healthcheck.mjs /usr/local/lib/nself/healthcheck.mjs
+USER node
 RUN test -f services/file-processing/dist/main.js || { echo 'target file-processing needs --build-arg PACKAGE=@nself/file-processing' >&2; exit 1; }
 WORKDIR /app/services/file-processing
 EXPOSE 3104 3114

@@ -8,7 +8,10 @@
 // 2. `npm prune --omit=dev`: removes dev dependencies and everything only those workspaces needed;
 // 3. copies what runs into <output dir>: root package.json, node_modules, and each closure workspace
 //    without its sources and tests when it was built (dist/), or whole but its tests when it ships
-//    no build (e.g. prisma/: schema, migrations, config and the migration runner).
+//    no build (e.g. prisma/: schema, migrations, config and the migration runner);
+// 4. drops the Prisma client's query compilers for the databases this project does not use (the
+//    datasource is postgresql; the generated client imports only query_compiler_*.postgresql.*):
+//    about 60 MB per image.
 import { execFileSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -60,6 +63,12 @@ for (const dir of dirs) {
   for (const entry of readdirSync(dir)) {
     if (skip(entry)) continue;
     cpSync(path.join(dir, entry), path.join(outDir, dir, entry), { recursive: true, verbatimSymlinks: true });
+  }
+}
+const prismaRuntime = path.join(outDir, 'node_modules/@prisma/client/runtime');
+if (existsSync(prismaRuntime)) {
+  for (const file of readdirSync(prismaRuntime)) {
+    if (/^query_(compiler|engine)_.*\.(mysql|sqlite|sqlserver|cockroachdb)\./.test(file)) rmSync(path.join(prismaRuntime, file));
   }
 }
 // npm prune leaves emptied scope folders behind

@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Prints "<role> <image>" for every image the stand-ins must provide, read from the project's own
-files so the names match EXACTLY: the infrastructure services of compose.yaml (by service name) and
-the Dockerfile's node base image (ARG NODE_IMAGE=...). Uses PyYAML, which podman-compose brings."""
+files so the names match EXACTLY: the infrastructure services of compose.yaml (by service name), the
+Dockerfile's node base image (ARG NODE_IMAGE=...) and the offline override's ID.me provider.
+Uses PyYAML, which podman-compose brings.
+Usage: image-names.py <compose.yaml> <Dockerfile> <compose-override.offline.yaml>"""
 import re
 import sys
 
@@ -9,7 +11,7 @@ import yaml
 
 ROLES = ("postgres", "redis", "rabbitmq", "minio", "clamav", "mailpit")
 
-compose_path, dockerfile_path = sys.argv[1], sys.argv[2]
+compose_path, dockerfile_path, override_path = sys.argv[1], sys.argv[2], sys.argv[3]
 with open(compose_path, encoding="utf-8") as f:
     services = (yaml.safe_load(f) or {}).get("services", {})
 with open(dockerfile_path, encoding="utf-8") as f:
@@ -24,3 +26,9 @@ for role in ROLES:
     if not image:
         sys.exit(f"{compose_path}: service '{role}' has no image")
     print(role, image)
+with open(override_path, encoding="utf-8") as f:
+    override = (yaml.safe_load(f) or {}).get("services", {})
+image = (override.get("idme-oidc") or {}).get("image")
+if not image:
+    sys.exit(f"{override_path}: service 'idme-oidc' has no image")
+print("idme-oidc", image)

@@ -28,7 +28,8 @@ timed() { # label command...
   "$@"
   timings+=("$(printf '%-34s %4d s' "$label" $((SECONDS - started)))")
 }
-stack() { node --import tsx infra/containers/stack.ts "$@"; }
+# --offline: infra/compose-override.offline.yaml swaps in a local OpenID provider for ID.me
+stack() { node --import tsx infra/containers/stack.ts "$@" --offline; }
 
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 pick_port() { # preferred fallback-start

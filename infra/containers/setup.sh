@@ -8,7 +8,8 @@
 #  3. builds local stand-in base images tagged with EXACTLY the names compose.yaml and the
 #     Dockerfile use (read from those files by image-names.py): a debootstrap'd Debian bookworm
 #     minbase; node (this machine's Node.js copied in); postgres, redis, rabbitmq, clamav (Debian
-#     packages; clamd on the project's test signatures); minio (s3rver) and mailpit (SMTP sink + UI).
+#     packages; clamd on the project's test signatures); minio (s3rver) and mailpit (SMTP sink + UI);
+#     and, for infra/compose-override.offline.yaml, a local OpenID provider standing in for ID.me.
 # Images that exist and whose definition did not change are kept (a content hash label decides);
 # `--force` (or NSELF_FORCE_STANDINS=1) rebuilds them all. Needs root (rootful podman).
 #
@@ -156,7 +157,7 @@ standin_context() { # <role> → a fresh build context with the role's definitio
 build_all() {
   declare -A images=()
   local role image
-  while read -r role image; do images[$role]=$image; done < <(python3 "$here/image-names.py" "$repo/compose.yaml" "$repo/Dockerfile")
+  while read -r role image; do images[$role]=$image; done < <(python3 "$here/image-names.py" "$repo/compose.yaml" "$repo/Dockerfile" "$repo/infra/compose-override.offline.yaml")
 
   build_minbase
 
@@ -186,13 +187,13 @@ build_all() {
   cp -a "$repo/infra/clamav/signatures" "$ctx/signatures"
   build_standin clamav "${images[clamav]}" "$ctx" "$BASE_IMAGE" "BASE_IMAGE=$BASE_IMAGE"
 
-  for role in minio mailpit; do
+  for role in minio mailpit idme-oidc; do
     build_standin "$role" "${images[$role]}" "$(standin_context "$role")" "${images[node]}" "NODE_IMAGE=${images[node]}"
   done
   rm -rf "$state/ctx"
 
   log "stand-in images:"
-  for role in node postgres redis rabbitmq clamav minio mailpit; do
+  for role in node postgres redis rabbitmq clamav minio mailpit idme-oidc; do
     printf '  %-9s %-58s %s\n' "$role" "${images[$role]}" \
       "$(podman image inspect --format '{{.Size}}' "${images[$role]}" | awk '{printf "%.0f MB", $1/1e6}')" >&2
   done

@@ -8,7 +8,7 @@
 //   - it runs every healthcheck as the engine would (start_period, retries), probing every 2 s
 //     while something waits on it, and fails when a container turns unhealthy or a one-shot fails.
 // Usage (from the repository root; root needed):
-//   node --import tsx infra/containers/stack.ts build|up|down|ps [--scale] [--keep-volumes] [--services=a,b]
+//   node --import tsx infra/containers/stack.ts build|up|down|ps [--scale] [--offline] [--keep-volumes] [--services=a,b]
 // Environment: NSELF_COMPOSE_PROJECT (default nself), and the variables compose.yaml interpolates.
 import { execFile, spawn } from 'node:child_process';
 import { mkdirSync, openSync } from 'node:fs';
@@ -21,7 +21,13 @@ const project = process.env.NSELF_COMPOSE_PROJECT ?? 'nself';
 const stateDir = process.env.NSELF_CONTAINERS_STATE ?? '/var/tmp/nself-containers';
 const args = process.argv.slice(3);
 const scale = args.includes('--scale');
-const files = scale ? ['compose.yaml', 'compose.scale.yaml'] : ['compose.yaml'];
+/** --offline: add infra/compose-override.offline.yaml (a local stand-in for ID.me's OpenID provider). */
+const offline = args.includes('--offline');
+const files = [
+  'compose.yaml',
+  ...(scale ? ['compose.scale.yaml'] : []),
+  ...(offline ? ['infra/compose-override.offline.yaml'] : []),
+];
 /** --services a,b: only these services and what they depend on (for partial runs while debugging). */
 const onlyServices = args.find((a) => a.startsWith('--services='))?.slice('--services='.length).split(',');
 
@@ -206,7 +212,7 @@ async function main(): Promise<void> {
       await ps();
       return;
     default:
-      console.error('usage: stack.ts build|up|down|ps [--scale] [--keep-volumes]');
+      console.error('usage: stack.ts build|up|down|ps [--scale] [--offline] [--keep-volumes] [--services=a,b]');
       process.exit(2);
   }
   log(`${command}${scale ? ' --scale' : ''} done in ${seconds(Date.now() - began)}`);

@@ -31,6 +31,7 @@ const describeErrors = (errors: ErrorObject[] | null | undefined) =>
 
 const base = loadCompose('compose.yaml');
 const scale = loadCompose('compose.scale.yaml');
+const offline = loadCompose('infra/compose-override.offline.yaml');
 const merged = mergeCompose(base, scale);
 const dockerfile = readFileSync(path.join(repoRoot, 'Dockerfile'), 'utf8');
 const dockerfileStages = new Set([...dockerfile.matchAll(/^FROM\s+\S+\s+AS\s+(\S+)/gim)].map((m) => m[1]!));
@@ -63,6 +64,8 @@ describe('compose files against the compose-spec JSON schema (dclint)', () => {
     ['compose.yaml', base],
     ['compose.scale.yaml', scale],
     ['compose.yaml + compose.scale.yaml (merged)', merged],
+    ['infra/compose-override.offline.yaml', offline],
+    ['compose.yaml + compose.scale.yaml + the offline override (merged)', mergeCompose(base, scale, offline)],
   ])('%s is valid', (_name, doc) => {
     const ok = validate(doc);
     expect(describeErrors(validate.errors), 'schema errors').toBe('');
@@ -73,6 +76,7 @@ describe('compose files against the compose-spec JSON schema (dclint)', () => {
 describe.each([
   ['compose.yaml', base],
   ['compose.yaml + compose.scale.yaml', merged],
+  ['compose.yaml + the offline override', mergeCompose(base, offline)],
 ])('project rules: %s', (_name, doc) => {
   const services = servicesOf(doc);
   const entries = Object.entries(services);
@@ -201,7 +205,8 @@ describe.each([
   it('every referenced variable is documented in infra/containers/env.example', () => {
     const documented = readFileSync(path.join(repoRoot, 'infra/containers/env.example'), 'utf8');
     const names = new Set([...documented.matchAll(/^#?\s*([A-Z][A-Z0-9_]*)=/gm)].map((m) => m[1]));
-    const missing = [...referencedVariables('compose.yaml'), ...referencedVariables('compose.scale.yaml')].filter(
+    const files = ['compose.yaml', 'compose.scale.yaml', 'infra/compose-override.offline.yaml'];
+    const missing = files.flatMap((file) => [...referencedVariables(file)]).filter(
       (name) => !names.has(name),
     );
     expect(missing).toEqual([]);
@@ -241,11 +246,27 @@ describe('Dockerfile', () => {
     expect(dockerfile).toMatch(/turbo prune "\$\{PACKAGE\}" --docker/);
     expect(dockerfile).toMatch(/^USER node$/m);
     const instructions = dockerfile.replace(/^\s*#.*$/gm, '');
-    expect(instructions).not.toMatch(/\bcurl\b|\bwget\b|apt-get|build-essential|python3/);
+    // no build tools in any stage (apt installs only file-processing's runtime media tools)
+    expect(instructions).not.toMatch(/\bcurl\b|\bwget\b|build-essential|\bgcc\b|\bg\+\+|\bmake\b|python3|node-gyp/);
+    expect(instructions.match(/apt-get install[^\n]*/g)).toEqual(['apt-get install -y --no-install-recommends ${FILE_MEDIA_PACKAGES} \\']);
+    expect(dockerfile).toMatch(/^ARG FILE_MEDIA_PACKAGES="poppler-utils"$/m);
     expect(dockerfile).not.toMatch(/^(ENV|ARG)\s+\S*(SECRET|PASSWORD|TOKEN)/im);
     // every stage builds on the one node base (one libc for sharp)
     const froms = [...dockerfile.matchAll(/^FROM\s+(\S+)/gim)].map((m) => m[1]!);
     const external = froms.filter((from) => !dockerfileStages.has(from));
     expect(new Set(external)).toEqual(new Set(['${NODE_IMAGE}']));
+  });
+});
+
+describe('infra/compose-override.offline.yaml', () => {
+  it('only adds the ID.me provider stand-in and points idme at it', () => {
+    const services = servicesOf(offline);
+    expect(Object.keys(services).sort()).toEqual(['idme', 'idme-oidc']);
+    expect(Object.keys(services.idme!).sort()).toEqual(['depends_on', 'environment']);
+    expect(services.idme!.environment).toEqual({
+      NODE_ENV: 'development',
+      IDME_BASE_URL: 'http://idme-oidc:9400',
+      IDME_ALLOW_INSECURE_HTTP: 'true',
+    });
   });
 });
