@@ -51,9 +51,6 @@ export function errorCode(error: unknown): string {
 export const isCancellation = (error: unknown): boolean =>
   error instanceof JobCancelledError || (error as { message?: string } | null)?.message?.startsWith('JOB_CANCELLED') === true;
 
-/** The abort reason a worker gives its running jobs when shutdown's grace period is over. */
-export const SHUTDOWN_REASON = 'worker shutting down';
-
 /** A running attempt interrupted by shutdown: the job is put back in the queue, not failed. */
 export class WorkerShutdownError extends Error {
   readonly code = 'WORKER_SHUTDOWN';

@@ -1,9 +1,11 @@
 import { DelayedError, type Job } from 'bullmq';
 import type { Logger } from '@nself/logging';
+import { AttemptTracker, type Attempt } from './attempts.js';
 import type { JobEnvelope } from './contracts.js';
 import { derivedJobId } from './ids.js';
-import { JobCancelledError, JobTimeoutError, PermanentJobError, SHUTDOWN_REASON, WorkerShutdownError } from './job-errors.js';
+import { JobCancelledError, PermanentJobError, WorkerShutdownError } from './job-errors.js';
 import type { HandlerRegistry } from './job-types/registry.js';
+import type { JobContext, JobHandler } from './job-types/types.js';
 
 export type JobsJob = Job<JobEnvelope, unknown, string>;
 
@@ -12,60 +14,77 @@ export function jobRowId(queue: string, job: JobsJob): string {
   return job.data?.meta?.id ?? derivedJobId(queue, job.id!, job.timestamp);
 }
 
+const ignore = () => undefined;
+
 /**
  * The BullMQ processor of every queue: resolves the type's handler, validates the payload and runs it
- * under the attempt's timeout. BullMQ has no timeout of its own, so the attempt races an AbortSignal that
- * fires after timeoutMs (failing the attempt even if a handler ignores the signal) and that also fires on
- * cancellation (Worker.cancelJob, reached through the API's cancel channel).
+ * under the attempt's timeout. BullMQ has no timeout of its own: each attempt is registered with the
+ * worker's AttemptTracker, which fails it at its deadline (even if the handler ignores its abort signal,
+ * whose outcome is then discarded) and on cancellation or shutdown. The handler's AbortSignal is only
+ * created if the handler asks for it, so a fast job costs no timer and no controller.
  */
 export function createProcessor(deps: {
   registry: HandlerRegistry;
   logger: Logger;
   defaultTimeoutMs: number;
   queue: string;
+  tracker: AttemptTracker;
   /** Cancel requests that arrived before the job was running here (consumed once). */
   takePendingCancel?: (bullmqId: string) => string | undefined;
 }) {
-  return async function process(job: JobsJob, token?: string, bullSignal?: AbortSignal): Promise<unknown> {
+  const { tracker, queue, logger } = deps;
+  return async function process(job: JobsJob, token?: string): Promise<unknown> {
     const meta = job.data?.meta;
     if (!meta || typeof meta.sourceAccountId !== 'string') {
       throw new PermanentJobError('INVALID_JOB', 'the job carries no metadata; add jobs through the jobs API');
     }
+    const bullmqId = job.id!;
     const timeoutMs = meta.timeoutMs > 0 ? meta.timeoutMs : deps.defaultTimeoutMs;
-    const controller = new AbortController();
-    const onCancel = () =>
-      controller.abort(
-        bullSignal?.reason === SHUTDOWN_REASON
-          ? new WorkerShutdownError()
-          : new JobCancelledError(String(bullSignal?.reason ?? 'cancelled')),
-      );
-    if (bullSignal?.aborted) onCancel();
-    const early = deps.takePendingCancel?.(job.id!);
-    if (early) controller.abort(new JobCancelledError(early));
-    bullSignal?.addEventListener('abort', onCancel, { once: true });
-    const timer = setTimeout(() => controller.abort(new JobTimeoutError(timeoutMs)), timeoutMs);
+    let controller: AbortController | undefined;
+    let failure: Error | undefined;
+    let reject!: (error: Error) => void;
+    const failed = new Promise<never>((_, r) => {
+      reject = r;
+    });
+    failed.catch(ignore);
+    const attempt: Attempt = {
+      timeoutMs,
+      deadline: Date.now() + timeoutMs,
+      fail(error) {
+        if (failure) return;
+        failure = error;
+        controller?.abort(error);
+        reject(error);
+      },
+    };
+    tracker.start(bullmqId, attempt);
     try {
-      const handler = await deps.registry.resolve(job.name, meta.sourceAccountId);
+      const early = deps.takePendingCancel?.(bullmqId);
+      if (early) attempt.fail(new JobCancelledError(early));
+      const resolved = deps.registry.resolve(job.name, meta.sourceAccountId);
+      const handler: JobHandler | null = resolved instanceof Promise ? await resolved : resolved;
       if (!handler) throw new PermanentJobError('UNKNOWN_JOB_TYPE', `no handler for type "${job.name}"`);
       const payload = handler.parse(job.data.payload);
-      if (controller.signal.aborted) throw controller.signal.reason as Error;
-      const run = handler.run(payload, {
-        jobId: jobRowId(deps.queue, job),
-        bullmqId: job.id!,
-        queue: deps.queue,
+      if (failure) throw failure;
+      const ctx: JobContext = {
+        jobId: jobRowId(queue, job),
+        bullmqId,
+        queue,
         type: job.name,
         attempt: job.attemptsMade + 1,
         meta,
-        signal: controller.signal,
-        logger: deps.logger,
-      });
-      const aborted = new Promise<never>((_, reject) => {
-        controller.signal.addEventListener('abort', () => reject(controller.signal.reason as Error), { once: true });
-      });
-      // The handler may keep running after an abort it ignores; its outcome is then discarded.
-      run.catch(() => undefined);
-      aborted.catch(() => undefined);
-      return await Promise.race([run, aborted]);
+        logger,
+        get signal() {
+          if (!controller) {
+            controller = new AbortController();
+            if (failure) controller.abort(failure);
+          }
+          return controller.signal;
+        },
+      };
+      const run = handler.run(payload, ctx);
+      run.catch(ignore);
+      return await Promise.race([run, failed]);
     } catch (error) {
       if (error instanceof WorkerShutdownError && token) {
         // Back to the queue at once, without using up an attempt: another worker (or this one after
@@ -75,8 +94,7 @@ export function createProcessor(deps: {
       }
       throw error;
     } finally {
-      clearTimeout(timer);
-      bullSignal?.removeEventListener('abort', onCancel);
+      tracker.end(bullmqId, attempt);
     }
   };
 }

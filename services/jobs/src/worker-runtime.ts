@@ -8,7 +8,8 @@ import type { LifecycleRecorder } from './adapters/lifecycle-recorder.js';
 import type { JobsConfig } from './config.js';
 import type { JobEnvelope, JobStatus } from './contracts.js';
 import { uuidv7 } from './ids.js';
-import { errorCode, isCancellation, SHUTDOWN_REASON } from './job-errors.js';
+import { AttemptTracker } from './attempts.js';
+import { errorCode, isCancellation, JobCancelledError, WorkerShutdownError } from './job-errors.js';
 import type { HandlerRegistry } from './job-types/registry.js';
 import type { JobsMetrics } from './metrics.js';
 import { createProcessor, jobRowId, type JobsJob } from './processor.js';
@@ -96,7 +97,27 @@ export function createJobWorkers(deps: WorkerRuntimeDeps, queues: string[], opti
     return Date.now() - entry.at < 60_000 ? entry.reason : undefined;
   };
 
+  const trackers = new Map<string, AttemptTracker>();
+
   for (const queue of queues) {
+    const tracker = new AttemptTracker();
+    trackers.set(queue, tracker);
+    // Labelled metric children, looked up once per queue/type instead of once per job.
+    const children = new Map<string, ReturnType<typeof labelled>>();
+    const labelled = (type: string) => ({
+      completed: metrics.processed.labels({ queue, type, outcome: 'completed' }),
+      duration: metrics.duration.labels({ queue, type }),
+    });
+    const forType = (type: string) => {
+      let child = children.get(type);
+      if (!child) {
+        child = labelled(type);
+        children.set(type, child);
+      }
+      return child;
+    };
+    const active = metrics.active.labels({ queue });
+    const waitTime = metrics.waitTime.labels({ queue });
     const worker = new Worker<JobEnvelope, unknown, string>(
       queue,
       createProcessor({
@@ -104,6 +125,7 @@ export function createJobWorkers(deps: WorkerRuntimeDeps, queues: string[], opti
         logger: logger.child({ queue }),
         defaultTimeoutMs: config.jobTimeoutMs,
         queue,
+        tracker,
         takePendingCancel: takePendingCancel(queue),
       }),
       {
@@ -118,9 +140,9 @@ export function createJobWorkers(deps: WorkerRuntimeDeps, queues: string[], opti
     );
 
     worker.on('active', (job: JobsJob) => {
-      metrics.active.inc({ queue });
+      active.inc();
       const startedAt = job.processedOn ?? Date.now();
-      metrics.waitTime.observe({ queue }, Math.max(0, startedAt - dueAt(job)) / 1000);
+      waitTime.observe(Math.max(0, startedAt - dueAt(job)) / 1000);
       recorder.transition({
         ...baseRow(queue, job),
         status: 'active',
@@ -140,11 +162,12 @@ export function createJobWorkers(deps: WorkerRuntimeDeps, queues: string[], opti
     });
 
     worker.on('completed', (job: JobsJob, result: unknown) => {
-      metrics.active.dec({ queue });
+      active.dec();
       const finishedOn = job.finishedOn ?? Date.now();
       const durationMs = job.processedOn ? finishedOn - job.processedOn : null;
-      metrics.processed.inc({ queue, type: job.name, outcome: 'completed' });
-      if (durationMs !== null) metrics.duration.observe({ queue, type: job.name }, durationMs / 1000);
+      const child = forType(job.name);
+      child.completed.inc();
+      if (durationMs !== null) child.duration.observe(durationMs / 1000);
       const base = baseRow(queue, job);
       recorder.transition({
         ...base,
@@ -153,14 +176,17 @@ export function createJobWorkers(deps: WorkerRuntimeDeps, queues: string[], opti
         startedAt: job.processedOn ? new Date(job.processedOn) : null,
         finishedAt: new Date(finishedOn),
       });
-      recorder.result({
-        id: uuidv7(finishedOn),
-        sourceAccountId: base.sourceAccountId,
-        jobId: base.id,
-        result: result ?? null,
-        durationMs,
-        createdAt: new Date(finishedOn),
-      });
+      // A job that returned nothing has no result row: its duration is finished_at - started_at.
+      if (result !== undefined && result !== null) {
+        recorder.result({
+          id: uuidv7(finishedOn),
+          sourceAccountId: base.sourceAccountId,
+          jobId: base.id,
+          result,
+          durationMs,
+          createdAt: new Date(finishedOn),
+        });
+      }
       deps.events?.completed({
         jobId: base.id,
         queue,
@@ -177,7 +203,7 @@ export function createJobWorkers(deps: WorkerRuntimeDeps, queues: string[], opti
       }
       // A job failed by the stalled checker was never active in this process.
       const stalledOut = /stalled more than allowable limit/.test(error.message);
-      if (!stalledOut) metrics.active.dec({ queue });
+      if (!stalledOut) active.dec();
       const final = Boolean(job.finishedOn) || stalledOut;
       const cancelled = final && isCancellation(error);
       const outcome = cancelled ? 'cancelled' : final ? 'failed' : 'retried';
@@ -235,15 +261,15 @@ export function createJobWorkers(deps: WorkerRuntimeDeps, queues: string[], opti
       }
     },
     cancel(queue, bullmqId, reason) {
-      const worker = workers.get(queue);
-      if (!worker) return false;
-      if (worker.cancelJob(bullmqId, reason)) return true;
+      const tracker = trackers.get(queue);
+      if (!tracker) return false;
+      if (tracker.fail(bullmqId, new JobCancelledError(reason))) return true;
       pendingCancels.set(`${queue}\u0000${bullmqId}`, { reason, at: Date.now() });
       if (pendingCancels.size > 10_000) pendingCancels.delete(pendingCancels.keys().next().value!);
       return false;
     },
     releaseAll() {
-      for (const worker of workers.values()) worker.cancelAllJobs(SHUTDOWN_REASON);
+      for (const tracker of trackers.values()) tracker.failAll(() => new WorkerShutdownError());
     },
     isRunning: () => [...workers.values()].every((w) => w.isRunning()),
     async close() {

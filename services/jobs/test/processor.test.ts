@@ -5,6 +5,8 @@ import type { JobEnvelope } from '../src/contracts.js';
 import { JobCancelledError, JobTimeoutError, PermanentJobError } from '../src/job-errors.js';
 import type { HandlerRegistry } from '../src/job-types/registry.js';
 import type { JobHandler } from '../src/job-types/types.js';
+import { AttemptTracker } from '../src/attempts.js';
+import { uuidv7 } from '../src/ids.js';
 import { createProcessor } from '../src/processor.js';
 
 function fakeJob(name: string, payload: unknown, timeoutMs: number): Job<JobEnvelope, unknown, string> {
@@ -17,9 +19,11 @@ function fakeJob(name: string, payload: unknown, timeoutMs: number): Job<JobEnve
   } as unknown as Job<JobEnvelope, unknown, string>;
 }
 
+const tracker = new AttemptTracker(10);
+
 function processorWith(handler: JobHandler | null) {
   const registry: HandlerRegistry = { resolve: async () => handler };
-  return createProcessor({ registry, logger: createMemoryLogger().logger, defaultTimeoutMs: 60_000, queue: 'q' });
+  return createProcessor({ registry, logger: createMemoryLogger().logger, defaultTimeoutMs: 60_000, queue: 'q', tracker });
 }
 
 describe('processor', () => {
@@ -39,14 +43,32 @@ describe('processor', () => {
     expect(sawAbort).toBe(true);
   });
 
-  it('turns a cancellation signal from BullMQ into a final JOB_CANCELLED failure', async () => {
-    const waiting: JobHandler = { parse: (p) => p, run: () => new Promise(() => undefined) };
-    const controller = new AbortController();
-    const running = processorWith(waiting)(fakeJob('x', {}, 10_000), 'token', controller.signal);
-    controller.abort('cancelled by u1');
+  it('fails a running attempt cancelled through the tracker, aborting the handler’s signal', async () => {
+    let signal: AbortSignal | undefined;
+    const waiting: JobHandler = {
+      parse: (p) => p,
+      run: (_p, ctx) => {
+        signal = ctx.signal;
+        return new Promise(() => undefined);
+      },
+    };
+    const running = processorWith(waiting)(fakeJob('x', {}, 10_000), 'token');
+    await new Promise((r) => setTimeout(r, 10));
+    expect(tracker.fail('j1', new JobCancelledError('cancelled by u1'))).toBe(true);
     const error = await running.catch((e: unknown) => e);
     expect(error).toBeInstanceOf(JobCancelledError);
     expect((error as Error).message).toBe('JOB_CANCELLED: cancelled by u1');
+    expect(signal?.aborted).toBe(true);
+    expect(tracker.size).toBe(0);
+    expect(tracker.fail('j1', new JobCancelledError())).toBe(false);
+  });
+
+  it('makes time-ordered UUIDv7 ids', () => {
+    const a = uuidv7(1_700_000_000_000);
+    const b = uuidv7(1_700_000_000_001);
+    expect(a).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(a < b).toBe(true);
+    expect(parseInt(a.replace(/-/g, '').slice(0, 12), 16)).toBe(1_700_000_000_000);
   });
 
   it('fails permanently for unknown types and invalid payloads, and returns the handler result', async () => {

@@ -64,40 +64,43 @@ export interface LifecycleBatch {
   scheduleRuns: ScheduleRunRow[];
 }
 
-const json = (value: unknown) => JSON.stringify(value === undefined ? null : value);
+const ms = (d: Date | null | undefined) => (d ? d.getTime() : null);
 
-const BASE_COLUMNS = `id, source_account_id, queue, bullmq_id, type, status, priority, payload, max_attempts, delay_ms,
-  timeout_ms, schedule_id, created_by, request_id, created_at`;
-const BASE_TYPES = `$1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int[], $8::jsonb[],
-  $9::int[], $10::int[], $11::int[], $12::uuid[], $13::text[], $14::text[], $15::timestamptz[]`;
-
-function baseArrays(rows: (JobRowBase & { status: string })[]): unknown[] {
-  return [
-    rows.map((r) => r.id),
-    rows.map((r) => r.sourceAccountId),
-    rows.map((r) => r.queue),
-    rows.map((r) => r.bullmqId),
-    rows.map((r) => r.type),
-    rows.map((r) => r.status),
-    rows.map((r) => r.priority),
-    rows.map((r) => json(r.payload)),
-    rows.map((r) => r.maxAttempts),
-    rows.map((r) => r.delayMs),
-    rows.map((r) => r.timeoutMs),
-    rows.map((r) => r.scheduleId),
-    rows.map((r) => r.createdBy),
-    rows.map((r) => r.requestId),
-    rows.map((r) => r.createdAt),
-  ];
+/** Short keys keep the JSON of a 1,000-row batch small; each statement names them in its recordset. */
+function baseRecord(r: JobRowBase & { status: string }) {
+  return {
+    i: r.id,
+    a: r.sourceAccountId,
+    q: r.queue,
+    b: r.bullmqId,
+    t: r.type,
+    s: r.status,
+    p: r.priority,
+    y: r.payload === undefined ? null : r.payload,
+    m: r.maxAttempts,
+    d: r.delayMs,
+    o: r.timeoutMs,
+    h: r.scheduleId,
+    c: r.createdBy,
+    r: r.requestId,
+    ca: r.createdAt.getTime(),
+  };
 }
 
+const BASE_RECORDSET = `i uuid, a text, q text, b text, t text, s text, p int, y jsonb, m int, d int, o int, h uuid, c text,
+  r text, ca float8`;
+const BASE_COLUMNS = `id, source_account_id, queue, bullmq_id, type, status, priority, payload, max_attempts, delay_ms,
+  timeout_ms, schedule_id, created_by, request_id, created_at`;
 // A schedule deleted meanwhile must not fail the batch on the foreign key: its jobs keep a NULL link.
-const SCHEDULE_REF = '(SELECT s.id FROM job_schedules s WHERE s.id = n.schedule_id)';
+const BASE_VALUES = `n.i, n.a, n.q, n.b, n.t, n.s, n.p, COALESCE(n.y, '{}'::jsonb), n.m, n.d, n.o,
+  (SELECT s.id FROM job_schedules s WHERE s.id = n.h), n.c, n.r, to_timestamp(n.ca / 1000.0)`;
+const ts = (column: string) => `to_timestamp(${column} / 1000.0)`;
 
 /**
- * Writes one batch of lifecycle events in a single transaction with a handful of set-based statements
- * (unnest arrays; a fixed number of parameters whatever the batch size). Rows are upserted on
- * (queue, bullmq_id): whichever event reaches Postgres first creates the row.
+ * Writes one batch of lifecycle events in a single transaction with a few set-based statements. Each
+ * statement gets its rows as one JSON parameter (json_to_recordset): a single JSON.stringify on our side
+ * and one parameter whatever the batch size. Rows are upserted on (queue, bullmq_id): whichever event
+ * reaches Postgres first creates the row.
  */
 export async function writeLifecycleBatch(prisma: PrismaClient, batch: LifecycleBatch): Promise<void> {
   const statements = [];
@@ -105,91 +108,86 @@ export async function writeLifecycleBatch(prisma: PrismaClient, batch: Lifecycle
     statements.push(
       prisma.$executeRawUnsafe(
         `INSERT INTO jobs (${BASE_COLUMNS}, updated_at)
-         SELECT n.id, n.source_account_id, n.queue, n.bullmq_id, n.type, n.status, n.priority, n.payload, n.max_attempts,
-                n.delay_ms, n.timeout_ms, ${SCHEDULE_REF}, n.created_by, n.request_id, n.created_at, now()
-         FROM unnest(${BASE_TYPES}) AS n(${BASE_COLUMNS})
+         SELECT ${BASE_VALUES}, now()
+         FROM json_to_recordset($1::json) AS n(${BASE_RECORDSET})
          ON CONFLICT (queue, bullmq_id) DO NOTHING`,
-        ...baseArrays(batch.creates),
+        JSON.stringify(batch.creates.map(baseRecord)),
       ),
     );
   }
   if (batch.transitions.length) {
-    const rows = batch.transitions;
     statements.push(
       prisma.$executeRawUnsafe(
         `INSERT INTO jobs (${BASE_COLUMNS}, attempts_made, started_at, finished_at, updated_at)
-         SELECT n.id, n.source_account_id, n.queue, n.bullmq_id, n.type, n.status, n.priority, n.payload, n.max_attempts,
-                n.delay_ms, n.timeout_ms, ${SCHEDULE_REF}, n.created_by, n.request_id, n.created_at,
-                n.attempts_made, n.started_at, n.finished_at, now()
-         FROM unnest(${BASE_TYPES}, $16::int[], $17::timestamptz[], $18::timestamptz[])
-           AS n(${BASE_COLUMNS}, attempts_made, started_at, finished_at)
+         SELECT ${BASE_VALUES}, n.am, ${ts('n.sa')}, ${ts('n.fa')}, now()
+         FROM json_to_recordset($1::json) AS n(${BASE_RECORDSET}, am int, sa float8, fa float8)
          ON CONFLICT (queue, bullmq_id) DO UPDATE SET
            status = EXCLUDED.status,
            attempts_made = EXCLUDED.attempts_made,
            started_at = COALESCE(EXCLUDED.started_at, jobs.started_at),
            finished_at = EXCLUDED.finished_at,
            updated_at = now()`,
-        ...baseArrays(rows),
-        rows.map((r) => r.attemptsMade),
-        rows.map((r) => r.startedAt),
-        rows.map((r) => r.finishedAt),
+        JSON.stringify(
+          batch.transitions.map((r) => ({ ...baseRecord(r), am: r.attemptsMade, sa: ms(r.startedAt), fa: ms(r.finishedAt) })),
+        ),
       ),
     );
   }
   if (batch.results.length) {
-    const rows = batch.results;
     statements.push(
       prisma.$executeRawUnsafe(
         `INSERT INTO job_results (id, source_account_id, job_id, result, duration_ms, created_at)
-         SELECT n.id, n.source_account_id, n.job_id, n.result, n.duration_ms, n.created_at
-         FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::jsonb[], $5::int[], $6::timestamptz[])
-           AS n(id, source_account_id, job_id, result, duration_ms, created_at)
-         WHERE EXISTS (SELECT 1 FROM jobs j WHERE j.id = n.job_id)
+         SELECT n.i, n.a, n.j, n.v, n.d, ${ts('n.ca')}
+         FROM json_to_recordset($1::json) AS n(i uuid, a text, j uuid, v jsonb, d int, ca float8)
+         WHERE EXISTS (SELECT 1 FROM jobs WHERE jobs.id = n.j)
          ON CONFLICT (job_id) DO UPDATE SET result = EXCLUDED.result, duration_ms = EXCLUDED.duration_ms,
            created_at = EXCLUDED.created_at`,
-        rows.map((r) => r.id),
-        rows.map((r) => r.sourceAccountId),
-        rows.map((r) => r.jobId),
-        rows.map((r) => json(r.result)),
-        rows.map((r) => r.durationMs),
-        rows.map((r) => r.createdAt),
+        JSON.stringify(
+          batch.results.map((r) => ({
+            i: r.id,
+            a: r.sourceAccountId,
+            j: r.jobId,
+            v: r.result === undefined ? null : r.result,
+            d: r.durationMs,
+            ca: r.createdAt.getTime(),
+          })),
+        ),
       ),
     );
   }
   if (batch.failures.length) {
-    const rows = batch.failures;
     statements.push(
       prisma.$executeRawUnsafe(
         `INSERT INTO job_failures (id, source_account_id, job_id, attempt, error, error_name, is_final, failed_at)
-         SELECT n.id, n.source_account_id, n.job_id, n.attempt, n.error, n.error_name, n.is_final, n.failed_at
-         FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::int[], $5::text[], $6::text[], $7::boolean[], $8::timestamptz[])
-           AS n(id, source_account_id, job_id, attempt, error, error_name, is_final, failed_at)
-         WHERE EXISTS (SELECT 1 FROM jobs j WHERE j.id = n.job_id)
+         SELECT n.i, n.a, n.j, n.n, n.e, n.en, n.f, ${ts('n.fa')}
+         FROM json_to_recordset($1::json) AS n(i uuid, a text, j uuid, n int, e text, en text, f boolean, fa float8)
+         WHERE EXISTS (SELECT 1 FROM jobs WHERE jobs.id = n.j)
          ON CONFLICT (job_id, attempt) DO NOTHING`,
-        rows.map((r) => r.id),
-        rows.map((r) => r.sourceAccountId),
-        rows.map((r) => r.jobId),
-        rows.map((r) => r.attempt),
-        rows.map((r) => r.error),
-        rows.map((r) => r.errorName),
-        rows.map((r) => r.isFinal),
-        rows.map((r) => r.failedAt),
+        JSON.stringify(
+          batch.failures.map((r) => ({
+            i: r.id,
+            a: r.sourceAccountId,
+            j: r.jobId,
+            n: r.attempt,
+            e: r.error,
+            en: r.errorName,
+            f: r.isFinal,
+            fa: r.failedAt.getTime(),
+          })),
+        ),
       ),
     );
   }
   if (batch.scheduleRuns.length) {
-    const rows = batch.scheduleRuns;
     statements.push(
       prisma.$executeRawUnsafe(
         `UPDATE job_schedules s SET
-           last_run_at = GREATEST(COALESCE(s.last_run_at, n.last_run_at), n.last_run_at),
-           next_run_at = n.next_run_at,
+           last_run_at = GREATEST(COALESCE(s.last_run_at, ${ts('n.l')}), ${ts('n.l')}),
+           next_run_at = ${ts('n.x')},
            updated_at = now()
-         FROM unnest($1::uuid[], $2::timestamptz[], $3::timestamptz[]) AS n(id, last_run_at, next_run_at)
-         WHERE s.id = n.id`,
-        rows.map((r) => r.scheduleId),
-        rows.map((r) => r.lastRunAt),
-        rows.map((r) => r.nextRunAt),
+         FROM json_to_recordset($1::json) AS n(i uuid, l float8, x float8)
+         WHERE s.id = n.i`,
+        JSON.stringify(batch.scheduleRuns.map((r) => ({ i: r.scheduleId, l: r.lastRunAt.getTime(), x: ms(r.nextRunAt) }))),
       ),
     );
   }

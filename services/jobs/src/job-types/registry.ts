@@ -17,8 +17,11 @@ export interface CustomTypeLookup {
 }
 
 export interface HandlerRegistry {
-  /** The handler for a job's type in its app; null when the type is neither built in nor registered. */
-  resolve(type: string, sourceAccountId: string): Promise<JobHandler | null>;
+  /**
+   * The handler for a job's type in its app; null when the type is neither built in nor registered.
+   * Built-in types (and cached custom types) resolve synchronously.
+   */
+  resolve(type: string, sourceAccountId: string): JobHandler | null | Promise<JobHandler | null>;
 }
 
 export interface HandlerDeps {
@@ -45,16 +48,17 @@ export function createHandlerRegistry(deps: HandlerDeps): HandlerRegistry {
   const cache = new Map<string, { at: number; handler: JobHandler | null }>();
 
   return {
-    async resolve(type, sourceAccountId) {
+    resolve(type, sourceAccountId) {
       if (isBuiltinType(type)) return builtins[type] as unknown as JobHandler;
       const cacheKey = `${sourceAccountId}\u0000${type}`;
       const hit = cache.get(cacheKey);
       if (hit && Date.now() - hit.at < ttl) return hit.handler;
-      const registered = await deps.customTypes.findJobType(sourceAccountId, type);
-      const handler = registered ? customHttpHandler(registered, deps.http) : null;
-      cache.set(cacheKey, { at: Date.now(), handler });
-      if (cache.size > 10_000) cache.delete(cache.keys().next().value!);
-      return handler;
+      return deps.customTypes.findJobType(sourceAccountId, type).then((registered) => {
+        const handler = registered ? customHttpHandler(registered, deps.http) : null;
+        cache.set(cacheKey, { at: Date.now(), handler });
+        if (cache.size > 10_000) cache.delete(cache.keys().next().value!);
+        return handler;
+      });
     },
   };
 }
