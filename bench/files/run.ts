@@ -17,7 +17,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -262,13 +262,46 @@ async function main(): Promise<void> {
   await waitProcessed([(await uploadFile(api.port, auth, image, 'warmup.jpg', 'image/jpeg')).fileId]);
   const stagesBefore = await (await fetch(`http://127.0.0.1:${worker.port}/metrics`)).text();
 
+  // CPU seconds each process spends during the pipeline rounds (Linux /proc), to show where the
+  // machine's cores go besides sharp: the API, the S3 server (+ this process's upload client), clamd.
+  const clamdPid = (() => {
+    try {
+      return Number(readFileSync(path.join(process.env.NSELF_STATE_DIR ?? '/tmp/nself-infra', `clamd-${clamdPort}`, 'clamd.pid'), 'utf8').trim());
+    } catch {
+      return undefined;
+    }
+  })();
+  const tracked: Record<string, number | undefined> = {
+    'worker process (download, clamd client, sharp, S3 puts, DB)': worker.child.pid,
+    'API process (multipart, sha256, S3 upload, DB, queue)': api.child.pid,
+    'bench process (s3rver + upload client)': process.pid,
+    clamd: clamdPid,
+  };
+  const cpuTotals: Record<string, number> = {};
+  const cpuSnapshot = () =>
+    Object.fromEntries(
+      Object.entries(tracked).map(([name, pid]) => {
+        try {
+          const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+          return [name, (Number(fields[11]) + Number(fields[12])) / 100]; // utime + stime, clock ticks
+        } catch {
+          return [name, NaN];
+        }
+      }),
+    ) as Record<string, number>;
+  const addCpu = (before: Record<string, number>, after: Record<string, number>) => {
+    for (const name of Object.keys(tracked)) cpuTotals[name] = (cpuTotals[name] ?? 0) + (after[name]! - before[name]!);
+  };
+
   const perRound = Math.max(1, Math.round(IMAGES / ROUNDS));
   let directSeconds = 0;
   let pipelineSeconds = 0;
   let measured = 0;
   const directLatencies: number[] = [];
   const pipelineLatencies: number[] = [];
+  let directCpu = 0;
   for (let round = 0; round < ROUNDS; round += 1) {
+    const cpuAtStart = process.cpuUsage();
     let started = performance.now();
     directLatencies.push(
       ...(await pool(perRound, CONCURRENCY, async () => {
@@ -279,8 +312,11 @@ async function main(): Promise<void> {
       })),
     );
     directSeconds += (performance.now() - started) / 1000;
+    const cpu = process.cpuUsage(cpuAtStart);
+    directCpu += (cpu.user + cpu.system) / 1e6;
 
     const uploadStarted = new Map<string, number>();
+    const cpuBefore = cpuSnapshot();
     started = performance.now();
     const uploaded = await pool(perRound, CONCURRENCY, async (i) => {
       const t = performance.now();
@@ -290,6 +326,7 @@ async function main(): Promise<void> {
     });
     await waitProcessed(uploaded.map((u) => u.fileId));
     pipelineSeconds += (Math.max(...uploaded.map((u) => processedAt.get(u.fileId)!)) - started) / 1000;
+    addCpu(cpuBefore, cpuSnapshot());
     pipelineLatencies.push(...uploaded.map((u) => processedAt.get(u.fileId)! - uploadStarted.get(u.fileId)!));
     measured += perRound;
   }
@@ -315,6 +352,16 @@ async function main(): Promise<void> {
     stageRows.push({ stage: stage === 'download_scan' ? 'download + clamd scan (streamed together)' : stage, 'mean ms per image': count ? round((sum / count) * 1000, 0) : 'n/a' });
   }
   printTable('Worker time per pipeline stage (from its /metrics)', stageRows);
+  printTable(
+    'CPU seconds per image during the pipeline rounds, by process (2 cores shared by all of them)',
+    [
+      { process: 'direct path: sharp in the bench process (for comparison)', 'CPU s per image': round(directCpu / measured, 2) },
+      ...Object.entries(cpuTotals).map(([name, seconds]) => ({
+        process: name,
+        'CPU s per image': Number.isFinite(seconds) ? round(seconds / measured, 2) : 'n/a',
+      })),
+    ],
+  );
 
   // --- 3. upload throughput ---------------------------------------------------------------------
   // The worker stops first, so the measurement is the upload path alone (API, busboy, sha256, S3).
