@@ -1,5 +1,6 @@
 import { runWithRequestId } from '@nself/logging';
-import { UnrecoverableError, type ProcessJob, type ProcessJobProgress } from './adapters/queue.js';
+import { UnrecoverableError, type JobWorker, type ProcessJob, type ProcessJobProgress } from './adapters/queue.js';
+import { FILE_STATUS } from './domain.js';
 import type { PipelineDeps } from './use-cases/deps.js';
 import { processFile } from './use-cases/process-file.js';
 
@@ -18,4 +19,33 @@ export async function runJob(deps: PipelineDeps, job: ProcessJob): Promise<unkno
   if (outcome.outcome === 'retry') throw new Error(`${outcome.code}: ${outcome.error}`);
   if (outcome.outcome === 'failed') throw new UnrecoverableError(`${outcome.code}: ${outcome.error}`);
   return outcome;
+}
+
+/**
+ * A job that failed for good without the pipeline recording it — stalled too often (its workers kept
+ * dying) or an error outside the pipeline's own handling — is recorded in the database too, so the job
+ * and file do not stay "running" forever. Failures the pipeline recorded itself are no-ops here.
+ */
+export function recordFinalFailures(worker: JobWorker, deps: PipelineDeps): void {
+  worker.worker.on('failed', (job, error) => {
+    if (!job) return;
+    const final = /stalled/i.test(error.message) || error.name === 'UnrecoverableError' || job.attemptsMade >= (job.opts.attempts ?? 1);
+    if (!final) return;
+    void (async () => {
+      const row = await deps.repo.getJob(job.data.jobId);
+      if (!row) return;
+      const message = error.message.slice(0, 500);
+      if (await deps.repo.markJobFailed(row.id, Math.max(1, job.attemptsMade), 'INTERNAL_ERROR', message)) {
+        await deps.repo.setFileStatus(row.fileId, FILE_STATUS.failed);
+        const file = await deps.repo.getFile(row.fileId);
+        if (file) {
+          await deps.events.publish(
+            'file.failed',
+            { fileId: file.id, jobId: row.id, code: 'INTERNAL_ERROR', error: message },
+            { sourceAccountId: file.sourceAccountId, userId: file.ownerId },
+          );
+        }
+      }
+    })().catch((err) => deps.logger.error({ err }, 'could not record a failed job'));
+  });
 }

@@ -4,9 +4,8 @@ import { createLogger } from '@nself/logging';
 import { createMetrics } from '@nself/metrics';
 import { createShutdown } from '@nself/shutdown';
 import { loadFileConfig } from './config.js';
-import { FILE_STATUS } from './domain.js';
 import { createJobWorker } from './adapters/queue.js';
-import { runJob } from './job-runner.js';
+import { recordFinalFailures, runJob } from './job-runner.js';
 import { createFileMetrics } from './metrics.js';
 import { createFileHealth, createRuntime, prepareStorage, SERVICE_NAME } from './runtime.js';
 
@@ -32,26 +31,7 @@ export async function startWorker(): Promise<void> {
     (job) => runJob(runtime.pipeline, job),
     (err) => logger.error({ err }, 'worker error'),
   );
-  // A job that stalled too often (its workers kept dying) is failed by BullMQ without running our
-  // code: record that in the database too, so the job and file do not stay "running" forever.
-  worker.worker.on('failed', (job, error) => {
-    if (!job || !/stalled/i.test(error.message)) return;
-    void (async () => {
-      const row = await runtime.repo.getJob(job.data.jobId);
-      if (!row) return;
-      if (await runtime.repo.markJobFailed(row.id, job.attemptsMade, 'INTERNAL_ERROR', error.message)) {
-        await runtime.repo.setFileStatus(row.fileId, FILE_STATUS.failed);
-        const file = await runtime.repo.getFile(row.fileId);
-        if (file) {
-          await runtime.events.publish(
-            'file.failed',
-            { fileId: file.id, jobId: row.id, code: 'INTERNAL_ERROR', error: error.message },
-            { sourceAccountId: file.sourceAccountId, userId: file.ownerId },
-          );
-        }
-      }
-    })().catch((err) => logger.error({ err }, 'could not record a stalled job'));
-  });
+  recordFinalFailures(worker, runtime.pipeline);
 
   const health = createFileHealth(runtime, { redis: () => worker.check() }, { clamd: true });
   const app = createServiceApp({ logger, health, metrics: httpMetrics, routes: () => undefined });

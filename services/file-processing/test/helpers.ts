@@ -11,7 +11,7 @@ import { createFileApp } from '../src/app.js';
 import { loadFileConfig, type FileConfig } from '../src/config.js';
 import { createJobWorker, type JobWorker } from '../src/adapters/queue.js';
 import type { JobRecord } from '../src/adapters/repository.js';
-import { runJob } from '../src/job-runner.js';
+import { recordFinalFailures, runJob } from '../src/job-runner.js';
 import { createFileMetrics } from '../src/metrics.js';
 import { createFileHealth, createRuntime, type Runtime } from '../src/runtime.js';
 
@@ -118,6 +118,7 @@ export async function startHarness(options: { env?: Record<string, string>; work
       (job) => runJob(runtime.pipeline, job),
       (err) => logger.error({ err }, 'worker error'),
     );
+    recordFinalFailures(worker, runtime.pipeline);
     worker.start();
   }
   const infra = testInfra();

@@ -241,6 +241,24 @@ describe('virus scanning', { timeout: 120_000 }, () => {
   });
 });
 
+describe('failures outside the pipeline steps', { timeout: 120_000 }, () => {
+  it('records a job that failed for good in the database and announces it (no job stays "running")', async () => {
+    // A worker whose scratch directory does not exist fails every attempt before any pipeline step.
+    const broken = await startHarness({ worker: true, env: { FILE_TMP_DIR: '/nonexistent/nself-scratch', FILE_JOB_ATTEMPTS: '2' } });
+    try {
+      const user = newUser();
+      const res = await upload(broken.app, user.headers, await jpegWithGps(120, 90), { filename: 'a.jpg' });
+      const job = await broken.waitForJob(res.body.jobId);
+      expect(job).toMatchObject({ status: 'failed', errorCode: 'INTERNAL_ERROR', attempts: 2 });
+      expect(job.error).toMatch(/ENOENT/);
+      expect((await broken.runtime.repo.getFile(res.body.fileId))?.status).toBe('failed');
+      await waitFor(() => broken.events.forFile(res.body.fileId).some((e) => e.type === 'file.failed'), { timeoutMs: 10_000 });
+    } finally {
+      await broken.close();
+    }
+  });
+});
+
 describe('video and PDF', { timeout: 120_000 }, () => {
   it('makes a poster frame and thumbnails of a video (ffmpeg)', async () => {
     expect(h.runtime.tools.ffmpeg.available, 'ffmpeg is installed by infra/local/ensure-infra.sh').toBe(true);
