@@ -1,6 +1,7 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Redis } from 'ioredis';
+import pg from 'pg';
 import { createAuthenticator } from '@nself/auth';
 import { checkDatabase, createPrisma, type PrismaClient } from '@nself/db';
 import { createHealth, type Health } from '@nself/health';
@@ -28,6 +29,8 @@ import { createJobWorkers, type JobWorkers } from './worker-runtime.js';
 
 interface Core {
   prisma: PrismaClient;
+  /** A small pool of its own for the batched mirror writes (synchronous_commit off). */
+  mirrorPool: pg.Pool;
   repo: JobsRepository;
   metrics: Metrics;
   jobsMetrics: JobsMetrics;
@@ -37,11 +40,18 @@ interface Core {
 
 function createCore(config: JobsConfig, logger: Logger, service: string): Core {
   const prisma = createPrisma(config.databaseUrl, { maxConnections: 5 });
+  const mirrorPool = new pg.Pool({
+    connectionString: config.databaseUrl,
+    max: 2,
+    application_name: `${service}-mirror`,
+    options: '-c synchronous_commit=off',
+  });
+  mirrorPool.on('error', (error) => logger.warn({ err: error }, 'mirror pool connection error'));
   const metrics = createMetrics(service);
   const holder: { recorder?: LifecycleRecorder } = {};
   const jobsMetrics = createJobsMetrics(metrics, () => holder.recorder?.pending ?? 0);
   const recorder = new LifecycleRecorder({
-    write: (batch) => writeLifecycleBatch(prisma, batch),
+    write: (batch) => writeLifecycleBatch(mirrorPool, batch),
     logger,
     flushMs: config.mirror.flushMs,
     batchSize: config.mirror.batchSize,
@@ -62,7 +72,7 @@ function createCore(config: JobsConfig, logger: Logger, service: string): Core {
     maxResponseBytes: config.http.maxResponseBytes,
     maxRedirects: config.http.maxRedirects,
   });
-  return { prisma, repo: createJobsRepository(prisma), metrics, jobsMetrics, recorder, http };
+  return { prisma, mirrorPool, repo: createJobsRepository(prisma), metrics, jobsMetrics, recorder, http };
 }
 
 const port = (server: Server) => (server.address() as AddressInfo).port;
@@ -96,6 +106,7 @@ export async function createApiContext(config: JobsConfig, logger: Logger, servi
       await queues.close();
       await redis.quit().catch(() => redis.disconnect());
       core.http.close();
+      await core.mirrorPool.end();
       await core.prisma.$disconnect();
     },
   };
@@ -145,7 +156,10 @@ export async function startApiServer(config: JobsConfig, logger: Logger, options
   shutdown.add('queues', () => queues.close());
   shutdown.add('redis', () => redis.quit().catch(() => redis.disconnect()));
   shutdown.add('http-client', () => core.http.close());
-  shutdown.add('postgres', () => core.prisma.$disconnect());
+  shutdown.add('postgres', async () => {
+    await core.mirrorPool.end();
+    await core.prisma.$disconnect();
+  });
   return { app, server, port: port(server), health, queues, shutdown, stop: () => shutdown.run('stop') };
 }
 
@@ -267,6 +281,9 @@ export async function startWorkerProcess(
   });
   shutdown.add('storage', () => store?.close());
   shutdown.add('http-client', () => core.http.close());
-  shutdown.add('postgres', () => core.prisma.$disconnect());
+  shutdown.add('postgres', async () => {
+    await core.mirrorPool.end();
+    await core.prisma.$disconnect();
+  });
   return { workers, server, port: port(server), health, shutdown, stop: () => shutdown.run('stop') };
 }

@@ -26,6 +26,8 @@ function row(bullmqId: string, status: TransitionRow['status']): TransitionRow {
   };
 }
 
+const decode = (encoded: string) => JSON.parse(encoded) as { b: string; s: string };
+
 function recorder(write: (batch: LifecycleBatch) => Promise<void>, options: Partial<{ flushMs: number; batchSize: number; maxBuffer: number }> = {}) {
   let dropped = 0;
   const r = new LifecycleRecorder({
@@ -48,7 +50,7 @@ describe('LifecycleRecorder', () => {
     r.transition(row('1', 'completed'));
     await r.flush();
     expect(batches).toHaveLength(1);
-    expect(batches[0]!.transitions.map((t) => [t.bullmqId, t.status])).toEqual([
+    expect(batches[0]!.transitions.map(decode).map((t) => [t.b, t.s])).toEqual([
       ['1', 'completed'],
       ['2', 'active'],
     ]);
@@ -83,9 +85,9 @@ describe('LifecycleRecorder', () => {
     r.transition(row('1', 'completed'));
     await new Promise((res) => setTimeout(res, 400)); // backoff, then the retry
     await r.flush();
-    const all = batches.flatMap((b) => b.transitions.map((t) => `${t.bullmqId}:${t.status}`));
+    const all = batches.flatMap((b) => b.transitions.map(decode).map((t) => `${t.b}:${t.s}`));
     expect(all).toEqual(['1:completed']);
-    expect(batches.flatMap((b) => b.creates.map((c) => c.bullmqId))).toEqual(['2']);
+    expect(batches.flatMap((b) => b.creates.map(decode).map((c) => c.b))).toEqual(['2']);
     expect(batches.flatMap((b) => b.failures)).toHaveLength(1);
   });
 

@@ -1,4 +1,4 @@
-import type { PrismaClient } from '@nself/db';
+import type pg from 'pg';
 import type { JobStatus } from '../contracts.js';
 
 /** What the mirror knows about a job when it first sees it (enough to create the row from any event). */
@@ -56,12 +56,13 @@ export interface ScheduleRunRow {
   nextRunAt: Date | null;
 }
 
+/** A batch of lifecycle rows, each already encoded as the JSON its statement reads (see encode*). */
 export interface LifecycleBatch {
-  creates: CreatedRow[];
-  transitions: TransitionRow[];
-  results: ResultRow[];
-  failures: FailureRow[];
-  scheduleRuns: ScheduleRunRow[];
+  creates: string[];
+  transitions: string[];
+  results: string[];
+  failures: string[];
+  scheduleRuns: string[];
 }
 
 const ms = (d: Date | null | undefined) => (d ? d.getTime() : null);
@@ -96,101 +97,109 @@ const BASE_VALUES = `n.i, n.a, n.q, n.b, n.t, n.s, n.p, COALESCE(n.y, '{}'::json
   (SELECT s.id FROM job_schedules s WHERE s.id = n.h), n.c, n.r, to_timestamp(n.ca / 1000.0)`;
 const ts = (column: string) => `to_timestamp(${column} / 1000.0)`;
 
-/**
- * Writes one batch of lifecycle events in a single transaction with a few set-based statements. Each
- * statement gets its rows as one JSON parameter (json_to_recordset): a single JSON.stringify on our side
- * and one parameter whatever the batch size. Rows are upserted on (queue, bullmq_id): whichever event
- * reaches Postgres first creates the row.
+/*
+ * Rows are encoded to JSON when they are recorded: a buffered row is one short string (cheap to keep
+ * for a flush interval, nothing for the garbage collector to trace) and a batch is just a join.
  */
-export async function writeLifecycleBatch(prisma: PrismaClient, batch: LifecycleBatch): Promise<void> {
-  const statements = [];
-  if (batch.creates.length) {
-    statements.push(
-      prisma.$executeRawUnsafe(
-        `INSERT INTO jobs (${BASE_COLUMNS}, updated_at)
-         SELECT ${BASE_VALUES}, now()
-         FROM json_to_recordset($1::json) AS n(${BASE_RECORDSET})
-         ON CONFLICT (queue, bullmq_id) DO NOTHING`,
-        JSON.stringify(batch.creates.map(baseRecord)),
-      ),
-    );
+export const encodeCreate = (r: CreatedRow): string => JSON.stringify(baseRecord(r));
+
+export const encodeTransition = (r: TransitionRow): string =>
+  JSON.stringify({ ...baseRecord(r), am: r.attemptsMade, sa: ms(r.startedAt), fa: ms(r.finishedAt) });
+
+export const encodeResult = (r: ResultRow): string =>
+  JSON.stringify({
+    i: r.id,
+    a: r.sourceAccountId,
+    j: r.jobId,
+    v: r.result === undefined ? null : r.result,
+    d: r.durationMs,
+    ca: r.createdAt.getTime(),
+  });
+
+export const encodeFailure = (r: FailureRow): string =>
+  JSON.stringify({
+    i: r.id,
+    a: r.sourceAccountId,
+    j: r.jobId,
+    n: r.attempt,
+    e: r.error,
+    en: r.errorName,
+    f: r.isFinal,
+    fa: r.failedAt.getTime(),
+  });
+
+export const encodeScheduleRun = (r: ScheduleRunRow): string =>
+  JSON.stringify({ i: r.scheduleId, l: r.lastRunAt.getTime(), x: ms(r.nextRunAt) });
+
+const TRANSITION_RECORDSET = `${BASE_RECORDSET}, am int, sa float8, fa float8`;
+
+const STATEMENTS = {
+  creates: `INSERT INTO jobs (${BASE_COLUMNS}, updated_at)
+    SELECT ${BASE_VALUES}, now()
+    FROM json_to_recordset($1::json) AS n(${BASE_RECORDSET})
+    ON CONFLICT (queue, bullmq_id) DO NOTHING`,
+  // Update first (the usual case: the API created the row), insert what is missing (jobs created by a
+  // scheduler or another producer), and settle a concurrent insert with ON CONFLICT.
+  transitions: `WITH n AS (SELECT * FROM json_to_recordset($1::json) AS n(${TRANSITION_RECORDSET})),
+    updated AS (
+      UPDATE jobs j SET
+        status = n.s,
+        attempts_made = n.am,
+        started_at = COALESCE(${ts('n.sa')}, j.started_at),
+        finished_at = ${ts('n.fa')},
+        updated_at = now()
+      FROM n WHERE j.queue = n.q AND j.bullmq_id = n.b
+      RETURNING j.queue, j.bullmq_id
+    )
+    INSERT INTO jobs (${BASE_COLUMNS}, attempts_made, started_at, finished_at, updated_at)
+    SELECT ${BASE_VALUES}, n.am, ${ts('n.sa')}, ${ts('n.fa')}, now()
+    FROM n WHERE NOT EXISTS (SELECT 1 FROM updated u WHERE u.queue = n.q AND u.bullmq_id = n.b)
+    ON CONFLICT (queue, bullmq_id) DO UPDATE SET
+      status = EXCLUDED.status,
+      attempts_made = EXCLUDED.attempts_made,
+      started_at = COALESCE(EXCLUDED.started_at, jobs.started_at),
+      finished_at = EXCLUDED.finished_at,
+      updated_at = now()`,
+  results: `INSERT INTO job_results (id, source_account_id, job_id, result, duration_ms, created_at)
+    SELECT n.i, n.a, n.j, n.v, n.d, ${ts('n.ca')}
+    FROM json_to_recordset($1::json) AS n(i uuid, a text, j uuid, v jsonb, d int, ca float8)
+    WHERE EXISTS (SELECT 1 FROM jobs WHERE jobs.id = n.j)
+    ON CONFLICT (job_id) DO UPDATE SET result = EXCLUDED.result, duration_ms = EXCLUDED.duration_ms,
+      created_at = EXCLUDED.created_at`,
+  failures: `INSERT INTO job_failures (id, source_account_id, job_id, attempt, error, error_name, is_final, failed_at)
+    SELECT n.i, n.a, n.j, n.n, n.e, n.en, n.f, ${ts('n.fa')}
+    FROM json_to_recordset($1::json) AS n(i uuid, a text, j uuid, n int, e text, en text, f boolean, fa float8)
+    WHERE EXISTS (SELECT 1 FROM jobs WHERE jobs.id = n.j)
+    ON CONFLICT (job_id, attempt) DO NOTHING`,
+  scheduleRuns: `UPDATE job_schedules s SET
+      last_run_at = GREATEST(COALESCE(s.last_run_at, ${ts('n.l')}), ${ts('n.l')}),
+      next_run_at = ${ts('n.x')},
+      updated_at = now()
+    FROM json_to_recordset($1::json) AS n(i uuid, l float8, x float8)
+    WHERE s.id = n.i`,
+} as const;
+
+const ORDER = ['creates', 'transitions', 'results', 'failures', 'scheduleRuns'] as const;
+
+/**
+ * Writes one batch of lifecycle events in one transaction with a few set-based statements; each gets its
+ * rows as a single JSON parameter (json_to_recordset), whatever the batch size. Rows are keyed on
+ * (queue, bullmq_id): whichever event reaches Postgres first creates the row. Runs on its own small
+ * pg pool (synchronous_commit off: the mirror trades the last few ms of durability for throughput;
+ * BullMQ remains the source of truth).
+ */
+export async function writeLifecycleBatch(pool: pg.Pool, batch: LifecycleBatch): Promise<void> {
+  const parts = ORDER.filter((k) => batch[k].length);
+  if (!parts.length) return;
+  const client = await pool.connect();
+  try {
+    if (parts.length > 1) await client.query('BEGIN');
+    for (const k of parts) await client.query(STATEMENTS[k], [`[${batch[k].join(',')}]`]);
+    if (parts.length > 1) await client.query('COMMIT');
+  } catch (error) {
+    if (parts.length > 1) await client.query('ROLLBACK').catch(() => undefined);
+    client.release(error as Error);
+    throw error;
   }
-  if (batch.transitions.length) {
-    statements.push(
-      prisma.$executeRawUnsafe(
-        `INSERT INTO jobs (${BASE_COLUMNS}, attempts_made, started_at, finished_at, updated_at)
-         SELECT ${BASE_VALUES}, n.am, ${ts('n.sa')}, ${ts('n.fa')}, now()
-         FROM json_to_recordset($1::json) AS n(${BASE_RECORDSET}, am int, sa float8, fa float8)
-         ON CONFLICT (queue, bullmq_id) DO UPDATE SET
-           status = EXCLUDED.status,
-           attempts_made = EXCLUDED.attempts_made,
-           started_at = COALESCE(EXCLUDED.started_at, jobs.started_at),
-           finished_at = EXCLUDED.finished_at,
-           updated_at = now()`,
-        JSON.stringify(
-          batch.transitions.map((r) => ({ ...baseRecord(r), am: r.attemptsMade, sa: ms(r.startedAt), fa: ms(r.finishedAt) })),
-        ),
-      ),
-    );
-  }
-  if (batch.results.length) {
-    statements.push(
-      prisma.$executeRawUnsafe(
-        `INSERT INTO job_results (id, source_account_id, job_id, result, duration_ms, created_at)
-         SELECT n.i, n.a, n.j, n.v, n.d, ${ts('n.ca')}
-         FROM json_to_recordset($1::json) AS n(i uuid, a text, j uuid, v jsonb, d int, ca float8)
-         WHERE EXISTS (SELECT 1 FROM jobs WHERE jobs.id = n.j)
-         ON CONFLICT (job_id) DO UPDATE SET result = EXCLUDED.result, duration_ms = EXCLUDED.duration_ms,
-           created_at = EXCLUDED.created_at`,
-        JSON.stringify(
-          batch.results.map((r) => ({
-            i: r.id,
-            a: r.sourceAccountId,
-            j: r.jobId,
-            v: r.result === undefined ? null : r.result,
-            d: r.durationMs,
-            ca: r.createdAt.getTime(),
-          })),
-        ),
-      ),
-    );
-  }
-  if (batch.failures.length) {
-    statements.push(
-      prisma.$executeRawUnsafe(
-        `INSERT INTO job_failures (id, source_account_id, job_id, attempt, error, error_name, is_final, failed_at)
-         SELECT n.i, n.a, n.j, n.n, n.e, n.en, n.f, ${ts('n.fa')}
-         FROM json_to_recordset($1::json) AS n(i uuid, a text, j uuid, n int, e text, en text, f boolean, fa float8)
-         WHERE EXISTS (SELECT 1 FROM jobs WHERE jobs.id = n.j)
-         ON CONFLICT (job_id, attempt) DO NOTHING`,
-        JSON.stringify(
-          batch.failures.map((r) => ({
-            i: r.id,
-            a: r.sourceAccountId,
-            j: r.jobId,
-            n: r.attempt,
-            e: r.error,
-            en: r.errorName,
-            f: r.isFinal,
-            fa: r.failedAt.getTime(),
-          })),
-        ),
-      ),
-    );
-  }
-  if (batch.scheduleRuns.length) {
-    statements.push(
-      prisma.$executeRawUnsafe(
-        `UPDATE job_schedules s SET
-           last_run_at = GREATEST(COALESCE(s.last_run_at, ${ts('n.l')}), ${ts('n.l')}),
-           next_run_at = ${ts('n.x')},
-           updated_at = now()
-         FROM json_to_recordset($1::json) AS n(i uuid, l float8, x float8)
-         WHERE s.id = n.i`,
-        JSON.stringify(batch.scheduleRuns.map((r) => ({ i: r.scheduleId, l: r.lastRunAt.getTime(), x: ms(r.nextRunAt) }))),
-      ),
-    );
-  }
-  if (statements.length === 1) await statements[0];
-  else if (statements.length) await prisma.$transaction(statements);
+  client.release();
 }

@@ -1,11 +1,16 @@
 import type { Logger } from '@nself/logging';
-import type {
-  CreatedRow,
-  FailureRow,
-  LifecycleBatch,
-  ResultRow,
-  ScheduleRunRow,
-  TransitionRow,
+import {
+  encodeCreate,
+  encodeFailure,
+  encodeResult,
+  encodeScheduleRun,
+  encodeTransition,
+  type CreatedRow,
+  type FailureRow,
+  type LifecycleBatch,
+  type ResultRow,
+  type ScheduleRunRow,
+  type TransitionRow,
 } from './job-store.js';
 
 export interface RecorderOptions {
@@ -29,6 +34,14 @@ interface Waiter {
 
 const key = (queue: string, bullmqId: string) => `${queue}\u0000${bullmqId}`;
 
+interface Taken {
+  creates: string[];
+  transitions: [string, string][];
+  results: [string, string][];
+  failures: string[];
+  scheduleRuns: [string, { at: number; encoded: string }][];
+}
+
 /**
  * The Postgres mirror of job lifecycles, kept off the hot path: events are buffered in memory and written
  * in set-based batches. Worker events wait up to `flushMs` so a job's active + completed collapse into a
@@ -36,11 +49,12 @@ const key = (queue: string, bullmqId: string) => `${queue}\u0000${bullmqId}`;
  * job right after adding it. A failed write keeps the rows and retries with backoff.
  */
 export class LifecycleRecorder {
-  private creates: CreatedRow[] = [];
-  private transitions = new Map<string, TransitionRow>();
-  private results = new Map<string, ResultRow>();
-  private failures: FailureRow[] = [];
-  private scheduleRuns = new Map<string, ScheduleRunRow>();
+  // Rows are kept encoded (one string each), see job-store.ts.
+  private creates: string[] = [];
+  private transitions = new Map<string, string>();
+  private results = new Map<string, string>();
+  private failures: string[] = [];
+  private scheduleRuns = new Map<string, { at: number; encoded: string }>();
   private waiters: Waiter[] = [];
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> | undefined;
@@ -55,30 +69,31 @@ export class LifecycleRecorder {
 
   /** Records a job the API just added; resolves once it is in Postgres (true) or queued for a retry (false). */
   created(row: CreatedRow): Promise<boolean> {
-    this.creates.push(row);
+    this.creates.push(encodeCreate(row));
     const promise = new Promise<boolean>((resolve) => this.waiters.push({ resolve }));
     this.schedule(0);
     return promise;
   }
 
   transition(row: TransitionRow): void {
-    this.transitions.set(key(row.queue, row.bullmqId), row);
+    this.transitions.set(key(row.queue, row.bullmqId), encodeTransition(row));
     this.afterAdd();
   }
 
   result(row: ResultRow): void {
-    this.results.set(row.jobId, row);
+    this.results.set(row.jobId, encodeResult(row));
     this.afterAdd();
   }
 
   failure(row: FailureRow): void {
-    this.failures.push(row);
+    this.failures.push(encodeFailure(row));
     this.afterAdd();
   }
 
   scheduleRun(row: ScheduleRunRow): void {
     const previous = this.scheduleRuns.get(row.scheduleId);
-    if (!previous || previous.lastRunAt <= row.lastRunAt) this.scheduleRuns.set(row.scheduleId, row);
+    const at = row.lastRunAt.getTime();
+    if (!previous || previous.at <= at) this.scheduleRuns.set(row.scheduleId, { at, encoded: encodeScheduleRun(row) });
     this.afterAdd();
   }
 
@@ -122,7 +137,7 @@ export class LifecycleRecorder {
     this.timer.unref?.();
   }
 
-  private takeBatch(): { batch: LifecycleBatch; waiters: Waiter[] } {
+  private takeBatch(): { batch: LifecycleBatch; taken: Taken; waiters: Waiter[] } {
     const size = this.options.batchSize;
     const creates = this.creates.splice(0, size);
     const transitions = this.take(this.transitions, size);
@@ -131,30 +146,36 @@ export class LifecycleRecorder {
     const scheduleRuns = this.take(this.scheduleRuns, size);
     // Waiters are released once every row added before them is written.
     const waiters = this.creates.length ? [] : this.waiters.splice(0);
-    return { batch: { creates, transitions, results, failures, scheduleRuns }, waiters };
+    return {
+      batch: {
+        creates,
+        transitions: transitions.map(([, v]) => v),
+        results: results.map(([, v]) => v),
+        failures,
+        scheduleRuns: scheduleRuns.map(([, v]) => v.encoded),
+      },
+      taken: { creates, transitions, results, failures, scheduleRuns },
+      waiters,
+    };
   }
 
-  private take<T>(map: Map<string, T>, size: number): T[] {
-    const out: T[] = [];
-    for (const [k, v] of map) {
+  private take<T>(map: Map<string, T>, size: number): [string, T][] {
+    const out: [string, T][] = [];
+    for (const entry of map) {
       if (out.length >= size) break;
-      out.push(v);
-      map.delete(k);
+      out.push(entry);
+      map.delete(entry[0]);
     }
     return out;
   }
 
-  private restore(batch: LifecycleBatch): void {
-    this.creates = [...batch.creates, ...this.creates];
-    for (const row of batch.transitions) {
-      const k = key(row.queue, row.bullmqId);
-      if (!this.transitions.has(k)) this.transitions.set(k, row); // a newer event for the job wins
-    }
-    for (const row of batch.results) if (!this.results.has(row.jobId)) this.results.set(row.jobId, row);
-    this.failures = [...batch.failures, ...this.failures];
-    for (const row of batch.scheduleRuns) {
-      if (!this.scheduleRuns.has(row.scheduleId)) this.scheduleRuns.set(row.scheduleId, row);
-    }
+  private restore(taken: Taken): void {
+    this.creates = [...taken.creates, ...this.creates];
+    // A newer event of the same job, recorded while the write failed, wins over the restored one.
+    for (const [k, v] of taken.transitions) if (!this.transitions.has(k)) this.transitions.set(k, v);
+    for (const [k, v] of taken.results) if (!this.results.has(k)) this.results.set(k, v);
+    this.failures = [...taken.failures, ...this.failures];
+    for (const [k, v] of taken.scheduleRuns) if (!this.scheduleRuns.has(k)) this.scheduleRuns.set(k, v);
   }
 
   private dropOldest(): void {
@@ -184,7 +205,7 @@ export class LifecycleRecorder {
     this.flushing = (async () => {
       try {
         while (this.pending || this.waiters.length) {
-          const { batch, waiters } = this.takeBatch();
+          const { batch, taken, waiters } = this.takeBatch();
           const rows =
             batch.creates.length + batch.transitions.length + batch.results.length + batch.failures.length + batch.scheduleRuns.length;
           const started = performance.now();
@@ -195,7 +216,7 @@ export class LifecycleRecorder {
             for (const waiter of waiters) waiter.resolve(true);
           } catch (error) {
             this.failuresInARow += 1;
-            this.restore(batch);
+            this.restore(taken);
             this.options.onError?.();
             this.options.logger.error({ err: error, rows, attempt: this.failuresInARow }, 'writing the job mirror failed; will retry');
             for (const waiter of waiters) waiter.resolve(false);

@@ -15,7 +15,8 @@ export function createRedis(url: string, role: RedisRole, name = 'nself-jobs'): 
   const byRole: Record<RedisRole, RedisOptions> = {
     producer: { enableOfflineQueue: false, maxRetriesPerRequest: 1 },
     worker: { maxRetriesPerRequest: null, enableReadyCheck: true },
-    subscriber: { maxRetriesPerRequest: null },
+    // A subscribed connection may not send INFO, which the ready check uses.
+    subscriber: { maxRetriesPerRequest: null, enableReadyCheck: false },
     cache: { maxRetriesPerRequest: 2, lazyConnect: true },
   };
   return new Redis(url, { ...common, ...byRole[role] });
