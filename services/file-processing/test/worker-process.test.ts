@@ -1,7 +1,7 @@
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { waitFor } from '@nself/test-support';
+import { uniqueName, waitFor } from '@nself/test-support';
 import { photo } from './fixtures.js';
 import { newUser, spawnEntry, startHarness, upload, type Harness, type SpawnedProcess } from './helpers.js';
 
@@ -37,7 +37,8 @@ async function startWorker(): Promise<{ process: SpawnedProcess; port: number }>
 
 describe('API process', { timeout: 120_000 }, () => {
   it('starts from src/main.ts, takes an upload, reports readiness and stops cleanly on SIGTERM', async () => {
-    const api = await spawnEntry('main', { ...h.env, FILE_PORT: '0' });
+    // Its own queue: the job it creates must not reach the workers of the tests below.
+    const api = await spawnEntry('main', { ...h.env, FILE_PORT: '0', FILE_QUEUE_NAME: uniqueName('fpq-api') });
     spawned.push(api);
     const { port } = (await api.waitForLine((l) => l.msg === 'file-processing API listening', 90_000)) as { port: number };
     // Ready once its connections are up (RabbitMQ connects in the background after listening).
