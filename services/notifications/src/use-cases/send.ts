@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Principal } from '@nself/auth';
-import { Prisma, type NotificationTemplateModel as NotificationTemplate, type PrismaClient } from '@nself/db';
+import { Prisma, type PrismaClient } from '@nself/db';
 import { AppError, Errors, parseInput, type FieldError } from '@nself/errors';
 import { getRequestId, type Logger } from '@nself/logging';
 import { z } from 'zod';
@@ -18,7 +18,7 @@ import {
 import { prepareData, renderForChannel } from '../domain/templates.js';
 import { PRIORITIES, type NotificationStatus, type Priority, type RenderedContent } from '../domain/types.js';
 import type { ApiMetrics } from '../metrics.js';
-import { CATEGORY, loadActiveTemplate, TEMPLATE_NAME, toSource } from './templates.js';
+import { CATEGORY, loadActiveTemplate, TEMPLATE_NAME, toSource, type ActiveTemplate as NotificationTemplate } from './templates.js';
 
 export interface SendDeps {
   prisma: PrismaClient;
@@ -218,15 +218,20 @@ function plan(
 }
 
 async function loadPreferences(
-  prisma: Pick<PrismaClient, 'notificationPreference'>,
+  prisma: Pick<PrismaClient, '$queryRawUnsafe'>,
   sourceAccountId: string,
   userIds: string[],
 ): Promise<Map<string, PreferenceRow[]>> {
   const byUser = new Map<string, PreferenceRow[]>();
   for (let i = 0; i < userIds.length; i += 5000) {
-    const rows = await prisma.notificationPreference.findMany({
-      where: { sourceAccountId, userId: { in: userIds.slice(i, i + 5000) } },
-    });
+    const rows = await prisma.$queryRawUnsafe<PreferenceRow[]>(
+      `SELECT user_id AS "userId", channel, category, enabled, address, quiet_hours_start AS "quietHoursStart",
+              quiet_hours_end AS "quietHoursEnd", timezone, digest_frequency AS "digestFrequency"
+         FROM notification_preferences
+        WHERE source_account_id = $1 AND user_id = ANY($2::text[])`,
+      sourceAccountId,
+      userIds.slice(i, i + 5000),
+    );
     for (const row of rows) {
       const list = byUser.get(row.userId) ?? [];
       list.push(row);
@@ -324,49 +329,76 @@ async function assignDigests(tx: Tx, sourceAccountId: string, category: string, 
   }
 }
 
-function toRowData(
-  row: PlannedRow,
-  ctx: { sourceAccountId: string; template: NotificationTemplate; category: string; priority: Priority; maxAttempts: number; idempotencyKey: string | null },
-): Prisma.NotificationCreateManyInput {
-  return {
-    id: row.id,
-    sourceAccountId: ctx.sourceAccountId,
-    userId: row.userId,
-    templateName: ctx.template.name,
-    templateVersion: ctx.template.version,
-    channel: row.channel,
-    category: ctx.category,
-    priority: ctx.priority,
-    status: row.status,
-    recipient: row.recipient,
-    subject: row.content?.subject ?? row.content?.title ?? null,
-    data: row.data as Prisma.InputJsonValue,
-    content: (row.content ?? Prisma.DbNull) as Prisma.InputJsonValue,
-    maxAttempts: ctx.maxAttempts,
-    lastError: row.lastError,
-    idempotencyKey: ctx.idempotencyKey,
-    batchId: row.batchId,
-    requestId: getRequestId() ?? null,
-    scheduledFor: row.scheduledFor,
-  };
+interface RowContext {
+  sourceAccountId: string;
+  template: NotificationTemplate;
+  category: string;
+  priority: Priority;
+  maxAttempts: number;
+  idempotencyKey: string | null;
 }
 
-/** After commit: publish the queued rows (one message per chunk), then mark them dispatched. */
-async function dispatch(deps: SendDeps, ids: string[]): Promise<void> {
-  const chunk = deps.config.env.NOTIFICATIONS_BULK_CHUNK;
-  for (let i = 0; i < ids.length; i += chunk) {
-    const slice = ids.slice(i, i + chunk);
-    try {
-      await deps.publisher.publishDeliver(slice);
-      await deps.prisma.$executeRawUnsafe(
-        `UPDATE notifications SET dispatched_at = now() WHERE id = ANY($1::uuid[]) AND dispatched_at IS NULL`,
-        slice,
-      );
-    } catch (error) {
-      // The rows are committed: the worker's outbox relay publishes them once RabbitMQ answers.
-      deps.logger.warn({ err: error, count: ids.length - i }, 'could not publish now; the relay will');
-      return;
+/** One INSERT for many rows (arrays unnested by Postgres), so a bulk of thousands is one statement. */
+async function insertRows(tx: Pick<PrismaClient, '$executeRawUnsafe'>, rows: PlannedRow[], ctx: RowContext): Promise<void> {
+  const json = new Map<unknown, string>();
+  const asJson = (value: unknown): string => {
+    let text = json.get(value);
+    if (text === undefined) {
+      text = JSON.stringify(value);
+      json.set(value, text);
     }
+    return text;
+  };
+  await tx.$executeRawUnsafe(
+    `INSERT INTO notifications
+            (id, source_account_id, user_id, template_name, template_version, channel, category, priority, status,
+             recipient, subject, data, content, max_attempts, last_error, idempotency_key, batch_id, request_id,
+             scheduled_for, created_at, updated_at)
+     SELECT t.id, $1, t.user_id, $2, $3, t.channel, $4, $5, t.status, t.recipient, t.subject, t.data::jsonb,
+            t.content::jsonb, $6, t.last_error, $7, t.batch_id, $8, t.scheduled_for, now(), now()
+       FROM unnest($9::uuid[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[],
+                   $16::text[], $17::text[], $18::uuid[], $19::timestamptz[])
+            AS t(id, user_id, channel, status, recipient, subject, data, content, last_error, batch_id, scheduled_for)`,
+    ctx.sourceAccountId,
+    ctx.template.name,
+    ctx.template.version,
+    ctx.category,
+    ctx.priority,
+    ctx.maxAttempts,
+    ctx.idempotencyKey,
+    getRequestId() ?? null,
+    rows.map((r) => r.id),
+    rows.map((r) => r.userId),
+    rows.map((r) => r.channel),
+    rows.map((r) => r.status),
+    rows.map((r) => r.recipient),
+    rows.map((r) => r.content?.subject ?? r.content?.title ?? null),
+    rows.map((r) => asJson(r.data)),
+    rows.map((r) => (r.content ? asJson(r.content) : null)),
+    rows.map((r) => r.lastError),
+    rows.map((r) => r.batchId),
+    rows.map((r) => r.scheduledFor?.toISOString() ?? null),
+  );
+}
+
+/** After commit: publish the queued rows (one message per chunk, confirmed), then mark them dispatched. */
+async function dispatch(deps: SendDeps, ids: string[]): Promise<void> {
+  if (!ids.length) return;
+  const chunk = deps.config.env.NOTIFICATIONS_BULK_CHUNK;
+  const slices: string[][] = [];
+  for (let i = 0; i < ids.length; i += chunk) slices.push(ids.slice(i, i + chunk));
+  const published = await Promise.allSettled(slices.map((slice) => deps.publisher.publishDeliver(slice)));
+  const done = slices.filter((_, i) => published[i]!.status === 'fulfilled').flat();
+  const failed = published.find((p): p is PromiseRejectedResult => p.status === 'rejected');
+  if (failed) {
+    // The rows are committed: the worker's outbox relay publishes the rest once RabbitMQ answers.
+    deps.logger.warn({ err: failed.reason, count: ids.length - done.length }, 'could not publish now; the relay will');
+  }
+  if (done.length) {
+    await deps.prisma.$executeRawUnsafe(
+      `UPDATE notifications SET dispatched_at = now() WHERE id = ANY($1::uuid[]) AND dispatched_at IS NULL`,
+      done,
+    );
   }
 }
 
@@ -387,7 +419,7 @@ async function execute(
   const preferences = await loadPreferences(prisma, account, userIds);
   const { rows, unreachable } = plan(template, recipients, { ...input, category }, preferences, config, kind === 'send' ? 'single' : 'bulk');
 
-  const ctx = {
+  const ctx: RowContext = {
     sourceAccountId: account,
     template,
     category,
@@ -410,7 +442,7 @@ async function execute(
       ? { id: rows[0]!.id, status: rows[0]!.status, notifications }
       : { requested: recipients.length, created: rows.length, ...counts, unreachable, notifications };
 
-  const needsTransaction = Boolean(idempotencyKey) || rows.some((r) => r.status === 'batched') || rows.length > 1000;
+  const needsTransaction = Boolean(idempotencyKey) || rows.some((r) => r.status === 'batched') || rows.length > 5000;
   const write = async (tx: Tx): Promise<SendResult> => {
     if (idempotencyKey) {
       const { replay } = await claimIdempotencyKey(
@@ -423,9 +455,7 @@ async function execute(
       if (replay) return replay;
     }
     await assignDigests(tx, account, category, rows);
-    for (let i = 0; i < rows.length; i += 1000) {
-      await tx.notification.createMany({ data: rows.slice(i, i + 1000).map((r) => toRowData(r, ctx)) });
-    }
+    for (let i = 0; i < rows.length; i += 5000) await insertRows(tx, rows.slice(i, i + 5000), ctx);
     if (idempotencyKey) {
       await tx.notificationIdempotencyKey.update({
         where: { sourceAccountId_key: { sourceAccountId: account, key: idempotencyKey } },
@@ -440,7 +470,9 @@ async function execute(
       ? await prisma.$transaction((tx) => write(tx), { timeout: 120_000, maxWait: 20_000 })
       : await write(prisma as unknown as Tx);
   } catch (error) {
-    if (error instanceof Prisma.PrismaClientKnownRequestError && error.code === 'P2002' && idempotencyKey) {
+    // A concurrent request with the same key won the race on the notification rows' unique key.
+    const unique = error instanceof Prisma.PrismaClientKnownRequestError && (error.code === 'P2002' || /23505/.test(error.message));
+    if (unique && idempotencyKey) {
       throw Errors.conflict('IDEMPOTENCY_KEY_IN_USE', 'A request with this idempotency key is still being processed');
     }
     throw error;

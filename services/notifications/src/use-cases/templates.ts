@@ -69,7 +69,9 @@ export function toView(t: NotificationTemplate) {
   };
 }
 
-export function toSource(t: Pick<NotificationTemplate, 'id' | 'name' | 'version' | 'variables' | 'subject' | 'bodyText' | 'bodyHtml' | 'pushTitle' | 'pushBody' | 'smsBody'>): TemplateSource {
+export function toSource(
+  t: Pick<NotificationTemplate, 'id' | 'name' | 'version' | 'subject' | 'bodyText' | 'bodyHtml' | 'pushTitle' | 'pushBody' | 'smsBody'> & { variables: unknown },
+): TemplateSource {
   return {
     id: t.id,
     name: t.name,
@@ -243,13 +245,36 @@ export async function deleteTemplate(prisma: PrismaClient, sourceAccountId: stri
   if (result.count === 0) throw Errors.notFound(`Template "${name}"`, 'TEMPLATE_NOT_FOUND');
 }
 
-/** The active template a send uses; 404 TEMPLATE_NOT_FOUND otherwise. */
+/** The columns a send needs. */
+export interface ActiveTemplate {
+  id: string;
+  name: string;
+  version: number;
+  category: string;
+  channels: string[];
+  variables: unknown;
+  subject: string | null;
+  bodyText: string | null;
+  bodyHtml: string | null;
+  pushTitle: string | null;
+  pushBody: string | null;
+  smsBody: string | null;
+}
+
+/** The active template a send uses (one indexed lookup, on every send); 404 TEMPLATE_NOT_FOUND otherwise. */
 export async function loadActiveTemplate(
-  prisma: Pick<PrismaClient, 'notificationTemplate'>,
+  prisma: Pick<PrismaClient, '$queryRawUnsafe'>,
   sourceAccountId: string,
   name: string,
-): Promise<NotificationTemplate> {
-  const template = await prisma.notificationTemplate.findUnique({ where: { sourceAccountId_name: { sourceAccountId, name } } });
-  if (!template || !template.isActive) throw Errors.notFound(`Template "${name}"`, 'TEMPLATE_NOT_FOUND');
-  return template;
+): Promise<ActiveTemplate> {
+  const rows = await prisma.$queryRawUnsafe<ActiveTemplate[]>(
+    `SELECT id, name, version, category, channels, variables, subject, body_text AS "bodyText", body_html AS "bodyHtml",
+            push_title AS "pushTitle", push_body AS "pushBody", sms_body AS "smsBody"
+       FROM notification_templates
+      WHERE source_account_id = $1 AND name = $2 AND is_active`,
+    sourceAccountId,
+    name,
+  );
+  if (!rows[0]) throw Errors.notFound(`Template "${name}"`, 'TEMPLATE_NOT_FOUND');
+  return rows[0];
 }
