@@ -55,9 +55,9 @@ interface Service {
 }
 
 /** Spawns a TypeScript entry and resolves with the port from its JSON "ready" line; keeps draining stdout. */
-function startEntry(entry: string, env: Record<string, string>, readyMsg: string): Promise<Service> {
+function startEntry(entry: string, env: Record<string, string>, readyMsg: string, nodeArgs: string[] = []): Promise<Service> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', path.join(repo, entry)], {
+    const child = spawn(process.execPath, [...nodeArgs, '--conditions=source', '--import', 'tsx', path.join(repo, entry)], {
       cwd: repo,
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'inherit'],
@@ -148,13 +148,18 @@ async function createRooms(gatewayUrl: string): Promise<string[]> {
       const r = next++;
       if (r >= ids.length) return;
       const members = Array.from({ length: ROOM_SIZE }, (_, k) => `u${r * ROOM_SIZE + k}`).filter((_, k) => r * ROOM_SIZE + k < CLIENTS);
-      const res = await fetch(`${gatewayUrl}/realtime/v1/rooms`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', 'x-admin-secret': ADMIN_SECRET, 'x-source-account-id': ACCOUNT },
-        body: JSON.stringify({ name: `room-${r}`, members }),
-      });
-      if (res.status !== 201) throw new Error(`room create failed: ${res.status} ${await res.text()}`);
-      ids[r] = ((await res.json()) as { room: { id: string } }).room.id;
+      let res: Response | undefined;
+      for (let attempt = 0; attempt < 3; attempt += 1) {
+        res = await fetch(`${gatewayUrl}/realtime/v1/rooms`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'x-admin-secret': ADMIN_SECRET, 'x-source-account-id': ACCOUNT },
+          body: JSON.stringify({ name: `room-${r}`, members }),
+        });
+        if (res.status !== 502) break;
+        console.log(`  room create got a 502 (${await res.text()}); retrying`);
+      }
+      if (res!.status !== 201) throw new Error(`room create failed: ${res!.status} ${await res!.text()}`);
+      ids[r] = ((await res!.json()) as { room: { id: string } }).room.id;
     }
   };
   await Promise.all(Array.from({ length: 16 }, worker));
@@ -291,7 +296,13 @@ async function main(): Promise<void> {
         LOG_LEVEL: 'info',
         NODE_ENV: 'production',
       };
-      const replicas = await Promise.all([0, 1].map((i) => startEntry('services/realtime/src/main.ts', { ...replicaEnv, REALTIME_INSTANCE_ID: `realtime-${i}` }, 'realtime listening')));
+      const replicas = await Promise.all([0, 1].map((i) => startEntry(
+          'services/realtime/src/main.ts',
+          { ...replicaEnv, REALTIME_INSTANCE_ID: `realtime-${i}` },
+          'realtime listening',
+          // e.g. BENCH_REPLICA_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the replicas.
+          (process.env.BENCH_REPLICA_NODE_ARGS ?? '').split(' ').filter(Boolean),
+        )));
       const gateway = await startEntry('gateway/src/main.ts', gatewayEnv(replicas.map((r) => r.url).join(',')), 'gateway listening');
       console.log(`creating ${roomCount()} rooms with their members …`);
       const roomIds = await createRooms(gateway.url);

@@ -130,6 +130,10 @@ export function createRealtimeService(config: RealtimeConfig, options: RealtimeS
     },
   });
   const httpServer = createServer(app);
+  // Longer than the gateway's pooled keep-alive connections stay idle, so this side never closes a
+  // connection the gateway is about to reuse (that race surfaces as a 502 on the gateway).
+  httpServer.keepAliveTimeout = 65_000;
+  httpServer.headersTimeout = 66_000;
   const socketServer = createSocketServer(
     httpServer,
     {

@@ -113,7 +113,8 @@ describe('presence', () => {
     phone.disconnect();
     await waitFor(async () => (await observer.getPresence(['hana']))[0]!.connections === 1);
     expect((await observer.getPresence(['hana']))[0]!.status).toBe('online');
-    expect(changes.filter((p) => p.userId === 'hana').map((p) => p.status)).toEqual(['online']);
+    // One device left: still not offline (automatic away may show up with the 1.5 s away timeout here).
+    expect(changes.some((p) => p.userId === 'hana' && p.status === 'offline')).toBe(false);
     laptop.disconnect();
     await waitFor(() => changes.some((p) => p.userId === 'hana' && p.status === 'offline'), { label: 'offline' });
     expect((await observer.getPresence(['hana']))[0]).toMatchObject({ status: 'offline', connections: 0 });
@@ -136,17 +137,21 @@ describe('presence', () => {
 
     const mine = await ivy.setPresence({ status: 'busy', statusText: 'In a meeting', statusEmoji: '📅' });
     expect(mine).toMatchObject({ userId: 'ivy', status: 'busy', statusText: 'In a meeting', statusEmoji: '📅', connections: 1 });
-    await waitFor(() => seen.mate.length === 1 && seen.follower.length === 1, { label: 'presence fan-out' });
-    expect(seen.mate[0]).toMatchObject({ userId: 'ivy', status: 'busy', statusText: 'In a meeting' });
+    // (This service runs with a 1.5 s away timeout, so automatic away events may interleave: match the ones we cause.)
+    const busy = (p: { userId: string; status: string; statusText: string | null }) =>
+      p.userId === 'ivy' && p.status === 'busy' && p.statusText === 'In a meeting';
+    await waitFor(() => seen.mate.some(busy) && seen.follower.some(busy), { label: 'presence fan-out' });
     await expect(ivy.setPresence({ status: 'offline' as never })).rejects.toMatchObject({ code: 'VALIDATION_FAILED' });
 
     await follower.unsubscribePresence(['ivy']);
     await ivy.setPresence({ statusText: null });
-    await waitFor(() => seen.mate.length === 2);
+    const cleared = (p: { userId: string; statusText: string | null; statusEmoji: string | null }) =>
+      p.userId === 'ivy' && p.statusText === null && p.statusEmoji === '📅';
+    await waitFor(() => seen.mate.some(cleared), { label: 'text cleared' });
     await new Promise((resolve) => setTimeout(resolve, 300));
-    expect(seen.follower).toHaveLength(1);
+    expect(seen.follower.filter(cleared)).toEqual([]);
     expect(seen.stranger).toEqual([]);
-    expect(seen.mate[1]).toMatchObject({ status: 'busy', statusText: null, statusEmoji: '📅' });
+    expect(seen.mate.find(cleared)).toMatchObject({ status: 'busy', statusText: null, statusEmoji: '📅' });
 
     const rest = await request(rt.service.app).get('/v1/presence/ivy').set(bearerFor({ sub: 'stranger', sourceAccountId: account }));
     expect(rest.body).toMatchObject({ status: 'busy', statusEmoji: '📅' });

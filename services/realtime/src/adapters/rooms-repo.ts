@@ -156,9 +156,24 @@ export class RoomsRepository {
     return count > 0;
   }
 
+  /** Hot on joins after a cache miss: plain SQL (no query-plan compilation, little garbage). */
   async member(account: string, roomId: string, userId: string): Promise<Member | null> {
-    const row = await this.prisma.realtimeRoomMember.findFirst({ where: { sourceAccountId: account, roomId, userId } });
-    return row ? toMember(row) : null;
+    if (!isUuid(roomId)) return null;
+    const rows = await this.prisma.$queryRaw<
+      { role: string; muted_until: Date | null; banned_at: Date | null; ban_reason: string | null; joined_at: Date }[]
+    >`SELECT role, muted_until, banned_at, ban_reason, joined_at FROM realtime_room_members
+       WHERE source_account_id = ${account} AND room_id = ${roomId}::uuid AND user_id = ${userId}`;
+    const row = rows[0];
+    if (!row) return null;
+    return {
+      roomId,
+      userId,
+      role: row.role as RoomRole,
+      mutedUntil: row.muted_until?.toISOString() ?? null,
+      banned: row.banned_at !== null,
+      banReason: row.ban_reason,
+      joinedAt: row.joined_at.toISOString(),
+    };
   }
 
   async members(
@@ -236,11 +251,11 @@ export class RoomsRepository {
     return count > 0;
   }
 
+  /** Hot on connects (presence fan-out after a cache miss): plain SQL. */
   async roomIdsOfUser(account: string, userId: string): Promise<string[]> {
-    const rows = await this.prisma.realtimeRoomMember.findMany({
-      where: { sourceAccountId: account, userId, bannedAt: null, room: { isActive: true } },
-      select: { roomId: true },
-    });
-    return rows.map((r) => r.roomId);
+    const rows = await this.prisma.$queryRaw<{ room_id: string }[]>`
+      SELECT m.room_id::text AS room_id FROM realtime_room_members m JOIN realtime_rooms r ON r.id = m.room_id
+       WHERE m.source_account_id = ${account} AND m.user_id = ${userId} AND m.banned_at IS NULL AND r.is_active`;
+    return rows.map((r) => r.room_id);
   }
 }

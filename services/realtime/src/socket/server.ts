@@ -46,9 +46,11 @@ export interface SocketData {
   userAgent: string;
   device: Record<string, unknown>;
   joined: Map<string, JoinedRoom>;
-  typing: Map<string, { roomId: string; threadId: string | null }>;
-  presenceSubs: Set<string>;
+  /** Created on first use (most sockets never type or subscribe): memory per connection matters. */
+  typing?: Map<string, { roomId: string; threadId: string | null }>;
+  presenceSubs?: Set<string>;
   latencyMs: number | null;
+  pingSentAt: number;
   lastActivityWrite: number;
   ready: Promise<void>;
   expiryTimer?: NodeJS.Timeout;
@@ -75,6 +77,12 @@ export interface SocketServerDeps {
 }
 
 const MAX_PRESENCE_SUBSCRIPTIONS = 1000;
+const READY: Promise<void> = Promise.resolve();
+
+function expire(socket: IoSocket): void {
+  socket.emit('error', { code: 'TOKEN_EXPIRED', message: 'The token expired; reconnect with a new one (or use auth:refresh before expiry)' });
+  socket.disconnect(true);
+}
 const MAX_TIMER_MS = 2 ** 31 - 1;
 const anyPayload = z.unknown();
 const pingInput = z
@@ -149,6 +157,8 @@ export function createSocketServer(
   const env = config.env;
   const instanceId = config.instanceId;
   const cleanups = new Set<Promise<unknown>>();
+  /** Engine.IO socket → our socket data, for the shared ping/pong listeners. */
+  const engineSockets = new WeakMap<object, SocketData>();
   // Activity is written at most this often per socket; well under the away timeout so an away user's
   // next action always reaches Redis.
   const activityWriteMs = Math.min(5000, Math.floor(env.REALTIME_AWAY_AFTER_MS / 3));
@@ -197,11 +207,10 @@ export function createSocketServer(
         userAgent: String(headers['user-agent'] ?? '').slice(0, 512),
         device: readDevice((socket.handshake.auth as { device?: unknown } | undefined)?.device),
         joined: new Map(),
-        typing: new Map(),
-        presenceSubs: new Set(),
         latencyMs: null,
+        pingSentAt: 0,
         lastActivityWrite: 0,
-        ready: Promise.resolve(),
+        ready: READY,
         events: new TokenBucket(env.REALTIME_EVENT_RATE, env.REALTIME_EVENT_BURST),
         messages: new TokenBucket(env.REALTIME_MESSAGE_RATE, env.REALTIME_MESSAGE_BURST),
       };
@@ -222,7 +231,9 @@ export function createSocketServer(
     const account = principal.sourceAccountId;
     const userId = principal.userId;
     if (userId) void socket.join(roomNames.user(account, userId));
-    measureLatency(socket);
+    engineSockets.set(socket.conn, data);
+    socket.conn.on('packetCreate', onPacketCreate);
+    socket.conn.on('packet', onPacket);
     scheduleExpiry(socket);
 
     socket.emit('connected', {
@@ -245,19 +256,27 @@ export function createSocketServer(
       expiresAt: data.expiresAt ? new Date(data.expiresAt).toISOString() : null,
     });
 
-    // Handlers are registered right away; each waits for the registration below.
-    data.ready = track(register(socket)).catch((error: unknown) => {
-      logger.error({ err: error, socketId: socket.id }, 'connection registration failed');
-    });
-    registerHandlers(socket);
-
-    socket.on('disconnect', (reason) => {
-      clearTimeout(data.expiryTimer);
-      void track(unregister(socket, reason)).catch((error: unknown) => {
-        logger.error({ err: error, socketId: socket.id }, 'connection cleanup failed');
-      });
-    });
+    // Events are accepted right away; each handler waits for this registration.
+    data.ready = track(register(socket)).then(
+      () => {
+        data.ready = READY;
+      },
+      (error: unknown) => {
+        data.ready = READY;
+        logger.error({ err: error, socketId: socket.id }, 'connection registration failed');
+      },
+    );
+    // One shared listener for every client event and one for disconnect: no closures per socket.
+    socket.onAny(onClientEvent);
+    socket.on('disconnect', onDisconnect);
   });
+
+  function onDisconnect(this: IoSocket, reason: string): void {
+    clearTimeout(this.data.expiryTimer);
+    void track(unregister(this, reason)).catch((error: unknown) => {
+      logger.error({ err: error, socketId: this.id }, 'connection cleanup failed');
+    });
+  }
 
   async function register(socket: IoSocket): Promise<void> {
     const data = socket.data;
@@ -302,12 +321,12 @@ export function createSocketServer(
     await data.ready;
     const { principal } = data;
     const account = principal.sourceAccountId;
-    for (const entry of data.typing.values()) {
+    for (const entry of data.typing?.values() ?? []) {
       if (principal.userId) {
         await deps.typing.stop({ account, roomId: entry.roomId, threadId: entry.threadId, userId: principal.userId }, 'disconnected');
       }
     }
-    data.typing.clear();
+    data.typing?.clear();
     const result = await state.disconnect(socket.id, instanceId, account, principal.userId);
     db.disconnected(socket.id, reason);
     db.logEvent({ account, eventType: 'disconnect', socketId: socket.id, userId: principal.userId, ipAddress: data.ip, payload: { reason } });
@@ -320,15 +339,15 @@ export function createSocketServer(
     await deps.presence.transitioned(result.presence);
   }
 
-  /** Latency from Engine.IO's own ping/pong: server ping written → client pong read. */
-  function measureLatency(socket: IoSocket): void {
-    let sentAt = 0;
-    socket.conn.on('packetCreate', (packet: { type: string }) => {
-      if (packet.type === 'ping') sentAt = performance.now();
-    });
-    socket.conn.on('packet', (packet: { type: string }) => {
-      if (packet.type === 'pong' && sentAt) socket.data.latencyMs = Math.round(performance.now() - sentAt);
-    });
+  /** Latency from Engine.IO's own ping/pong (server ping written → client pong read); shared listeners. */
+  function onPacketCreate(this: object, packet: { type: string }): void {
+    const data = engineSockets.get(this);
+    if (data && packet.type === 'ping') data.pingSentAt = performance.now();
+  }
+
+  function onPacket(this: object, packet: { type: string }): void {
+    const data = engineSockets.get(this);
+    if (data && packet.type === 'pong' && data.pingSentAt) data.latencyMs = Math.round(performance.now() - data.pingSentAt);
   }
 
   function scheduleExpiry(socket: IoSocket): void {
@@ -336,10 +355,7 @@ export function createSocketServer(
     clearTimeout(data.expiryTimer);
     if (!env.REALTIME_DISCONNECT_ON_TOKEN_EXPIRY || !data.expiresAt) return;
     const delay = Math.min(MAX_TIMER_MS, Math.max(0, data.expiresAt - Date.now()));
-    data.expiryTimer = setTimeout(() => {
-      socket.emit('error', { code: 'TOKEN_EXPIRED', message: 'The token expired; reconnect with a new one (or use auth:refresh before expiry)' });
-      socket.disconnect(true);
-    }, delay);
+    data.expiryTimer = setTimeout(expire, delay, socket);
     data.expiryTimer.unref();
   }
 
@@ -356,39 +372,63 @@ export function createSocketServer(
 
   // ---- client events ------------------------------------------------------------------------------
 
-  function handle<S extends z.ZodType, R>(
-    socket: IoSocket,
+  interface Handler {
+    schema: z.ZodType;
+    message?: boolean;
+    user?: boolean;
+    activity?: boolean;
+    run: (socket: IoSocket, input: unknown) => Promise<unknown>;
+  }
+  const handlers = new Map<string, Handler>();
+
+  function define<S extends z.ZodType>(
     event: keyof ClientToServerEvents,
     schema: S,
     options: { message?: boolean; user?: boolean; activity?: boolean },
-    run: (input: z.output<S>) => Promise<R>,
+    run: (socket: IoSocket, input: z.output<S>) => Promise<unknown>,
   ): void {
-    socket.on(event, async (...args: unknown[]) => {
-      const last = args[args.length - 1];
-      const ack = typeof last === 'function' ? (last as (response: unknown) => void) : undefined;
-      const payload = ack ? (args.length > 1 ? args[0] : undefined) : args[0];
-      metrics.clientEventRate.mark();
-      try {
-        const wait = socket.data.events.take() || (options.message ? socket.data.messages.take() : 0);
-        if (wait) throw Errors.tooManyRequests(wait / 1000);
-        if (options.user && !socket.data.principal.userId) {
-          throw Errors.forbidden('Anonymous connections are read-only', 'ANONYMOUS_READ_ONLY');
-        }
-        const parsed = schema.safeParse(payload);
-        if (!parsed.success) throw Errors.validation(fieldErrorsFromZod(parsed.error));
-        await socket.data.ready;
-        const data = await run(parsed.data);
-        metrics.clientEvents.inc({ event, outcome: 'ok' });
-        ack?.({ ok: true, data });
-        if (options.activity) void noteActivity(socket).catch(() => undefined);
-      } catch (error) {
-        const ackError = toAckError(error);
-        metrics.clientEvents.inc({ event, outcome: ackError.code });
-        if (ackError.code === 'INTERNAL_ERROR') logger.error({ err: error, event, socketId: socket.id }, 'client event failed');
-        if (ack) ack({ ok: false, error: ackError });
-        else socket.emit('error', { ...ackError, event });
+    handlers.set(event, { schema, ...options, run: run as Handler['run'] });
+  }
+
+  /** Per-socket view used by the handlers. */
+  function ctx(socket: IoSocket) {
+    const data = socket.data;
+    return { data, account: data.principal.sourceAccountId, principal: () => data.principal };
+  }
+
+  /** The one listener (socket.onAny) for every client event: rate limit, validate, run, acknowledge. */
+  function onClientEvent(this: IoSocket, event: string, ...args: unknown[]): void {
+    void dispatch(this, event, args);
+  }
+
+  async function dispatch(socket: IoSocket, event: string, args: unknown[]): Promise<void> {
+    const last = args[args.length - 1];
+    const ack = typeof last === 'function' ? (last as (response: unknown) => void) : undefined;
+    const payload = ack ? (args.length > 1 ? args[0] : undefined) : args[0];
+    const handler = handlers.get(event);
+    metrics.clientEventRate.mark();
+    const label = handler ? event : 'unknown';
+    try {
+      if (!handler) throw Errors.badRequest('UNKNOWN_EVENT', `Unknown event "${event.slice(0, 64)}"`);
+      const wait = socket.data.events.take() || (handler.message ? socket.data.messages.take() : 0);
+      if (wait) throw Errors.tooManyRequests(wait / 1000);
+      if (handler.user && !socket.data.principal.userId) {
+        throw Errors.forbidden('Anonymous connections are read-only', 'ANONYMOUS_READ_ONLY');
       }
-    });
+      const parsed = handler.schema.safeParse(payload);
+      if (!parsed.success) throw Errors.validation(fieldErrorsFromZod(parsed.error));
+      await socket.data.ready;
+      const data = await handler.run(socket, parsed.data);
+      metrics.clientEvents.inc({ event: label, outcome: 'ok' });
+      ack?.({ ok: true, data });
+      if (handler.activity) void noteActivity(socket).catch(() => undefined);
+    } catch (error) {
+      const ackError = toAckError(error);
+      metrics.clientEvents.inc({ event: label, outcome: ackError.code });
+      if (ackError.code === 'INTERNAL_ERROR') logger.error({ err: error, event: label, socketId: socket.id }, 'client event failed');
+      if (ack) ack({ ok: false, error: ackError });
+      else socket.emit('error', { ...ackError, event: event.slice(0, 64) });
+    }
   }
 
   function joinedRoom(socket: IoSocket, idOrName: string): JoinedRoom {
@@ -402,9 +442,9 @@ export function createSocketServer(
     const account = principal.sourceAccountId;
     if (!joined.delete(roomId)) return;
     await socket.leave(roomNames.room(account, roomId));
-    for (const [key, entry] of typing) {
+    for (const [key, entry] of typing ?? []) {
       if (entry.roomId !== roomId || !principal.userId) continue;
-      typing.delete(key);
+      typing!.delete(key);
       await deps.typing.stop({ account, roomId, threadId: entry.threadId, userId: principal.userId }, 'left');
     }
     const remaining = await state.leaveRoom(socket.id, account, roomId, principal.userId);
@@ -415,12 +455,9 @@ export function createSocketServer(
     db.logEvent({ account, eventType: 'room:leave', socketId: socket.id, userId: principal.userId, roomId, payload: { reason } });
   }
 
-  function registerHandlers(socket: IoSocket): void {
-    const data = socket.data;
-    const principal = () => data.principal;
-    const account = data.principal.sourceAccountId;
-
-    handle(socket, 'room:join', joinInput, { activity: true }, async (input): Promise<RoomJoinResult> => {
+  function defineHandlers(): void {
+    define('room:join', joinInput, { activity: true }, async (socket, input): Promise<RoomJoinResult> => {
+      const { data, account, principal } = ctx(socket);
       const existing = data.joined.get(input.roomId) ?? [...data.joined.values()].find((j) => j.room.name === input.roomId);
       if (!existing && data.joined.size >= env.REALTIME_MAX_ROOMS_PER_SOCKET) {
         throw Errors.forbidden(`A connection may be in at most ${env.REALTIME_MAX_ROOMS_PER_SOCKET} rooms`, 'TOO_MANY_ROOMS');
@@ -450,24 +487,26 @@ export function createSocketServer(
       return { room: info, role, lastSeq: log.lastSeq, events: log.events, truncated: log.truncated, online: online.users, typing };
     });
 
-    handle(socket, 'room:leave', roomRefInput, {}, async (input) => {
+    define('room:leave', roomRefInput, {}, async (socket, input) => {
       const { room } = joinedRoom(socket, input.roomId);
       await leaveLocal(socket, room.id, 'left');
       return { roomId: room.id };
     });
 
-    handle(socket, 'room:history', historyInput, {}, async (input) => {
+    define('room:history', historyInput, {}, async (socket, input) => {
+      const { account } = ctx(socket);
       const { room } = joinedRoom(socket, input.roomId);
       return deps.messages.history(account, room.id, input.sinceSeq, input.limit);
     });
 
-    handle(socket, 'message:send', sendMessageInput, { message: true, user: true, activity: true }, async (input) => {
+    define('message:send', sendMessageInput, { message: true, user: true, activity: true }, async (socket, input) => {
+      const { data, account, principal } = ctx(socket);
       const { room, role } = joinedRoom(socket, input.roomId);
       const message = await deps.messages.send(principal(), room, role, input, socket.id);
       metrics.messages.inc();
       // Sending ends typing in that room/thread.
       const typingKey = `${room.id}|${input.threadId ?? ''}`;
-      if (data.typing.delete(typingKey) && principal().userId) {
+      if (data.typing?.delete(typingKey) && principal().userId) {
         await deps.typing.stop(
           { account, roomId: room.id, threadId: input.threadId ?? null, userId: principal().userId! },
           'stopped',
@@ -476,65 +515,77 @@ export function createSocketServer(
       return message;
     });
 
-    handle(socket, 'message:update', updateMessageInput, { message: true, user: true, activity: true }, async (input) => {
+    define('message:update', updateMessageInput, { message: true, user: true, activity: true }, async (socket, input) => {
+      const { principal } = ctx(socket);
       const { room, role } = joinedRoom(socket, input.roomId);
       return deps.messages.update(principal(), room, role, input);
     });
 
-    handle(socket, 'message:delete', deleteMessageInput, { message: true, user: true, activity: true }, async (input) => {
+    define('message:delete', deleteMessageInput, { message: true, user: true, activity: true }, async (socket, input) => {
+      const { principal } = ctx(socket);
       const { room, role } = joinedRoom(socket, input.roomId);
       return deps.messages.remove(principal(), room, role, input);
     });
 
-    handle(socket, 'typing:start', typingInput, { user: true, activity: true }, async (input) => {
+    define('typing:start', typingInput, { user: true, activity: true }, async (socket, input) => {
+      const { data, account, principal } = ctx(socket);
       const { room } = joinedRoom(socket, input.roomId);
       const entry = { account, roomId: room.id, threadId: input.threadId ?? null, userId: principal().userId! };
-      data.typing.set(`${room.id}|${input.threadId ?? ''}`, { roomId: room.id, threadId: entry.threadId });
+      (data.typing ??= new Map()).set(`${room.id}|${input.threadId ?? ''}`, { roomId: room.id, threadId: entry.threadId });
       return deps.typing.start(entry, socket.id);
     });
 
-    handle(socket, 'typing:stop', typingInput, { user: true }, async (input) => {
+    define('typing:stop', typingInput, { user: true }, async (socket, input) => {
+      const { data, account, principal } = ctx(socket);
       const { room } = joinedRoom(socket, input.roomId);
-      data.typing.delete(`${room.id}|${input.threadId ?? ''}`);
+      data.typing?.delete(`${room.id}|${input.threadId ?? ''}`);
       await deps.typing.stop({ account, roomId: room.id, threadId: input.threadId ?? null, userId: principal().userId! }, 'stopped', socket.id);
       return {};
     });
 
-    handle(socket, 'presence:update', anyPayload, { user: true, activity: true }, async (input) => {
+    define('presence:update', anyPayload, { user: true, activity: true }, async (socket, input) => {
+      const { account, principal } = ctx(socket);
       const presence = await deps.presence.update(principal(), input);
       db.logEvent({ account, eventType: 'presence:update', socketId: socket.id, userId: principal().userId, payload: { status: presence.status } });
       return presence;
     });
 
-    handle(socket, 'presence:subscribe', userIdsInput, {}, async (input) => {
-      const fresh = input.userIds.filter((id) => !data.presenceSubs.has(id));
-      if (data.presenceSubs.size + fresh.length > MAX_PRESENCE_SUBSCRIPTIONS) {
+    define('presence:subscribe', userIdsInput, {}, async (socket, input) => {
+      const { data, account } = ctx(socket);
+      const subs = (data.presenceSubs ??= new Set());
+      const fresh = input.userIds.filter((id) => !subs.has(id));
+      if (subs.size + fresh.length > MAX_PRESENCE_SUBSCRIPTIONS) {
         throw Errors.badRequest('TOO_MANY_SUBSCRIPTIONS', `At most ${MAX_PRESENCE_SUBSCRIPTIONS} presence subscriptions per connection`);
       }
-      for (const id of fresh) data.presenceSubs.add(id);
+      for (const id of fresh) subs.add(id);
       await socket.join(fresh.map((id) => roomNames.presence(account, id)));
       const presences = await deps.presence.get(account, input.userIds);
       socket.emit('presence:bulk', { presences });
       return { presences };
     });
 
-    handle(socket, 'presence:unsubscribe', userIdsInput, {}, async (input) => {
+    define('presence:unsubscribe', userIdsInput, {}, async (socket, input) => {
+      const { data, account } = ctx(socket);
       for (const id of input.userIds) {
-        if (data.presenceSubs.delete(id)) await socket.leave(roomNames.presence(account, id));
+        if (data.presenceSubs?.delete(id)) await socket.leave(roomNames.presence(account, id));
       }
       return {};
     });
 
-    handle(socket, 'presence:get', userIdsInput, {}, async (input) => ({ presences: await deps.presence.get(account, input.userIds) }));
+    define('presence:get', userIdsInput, {}, async (socket, input) => ({
+      presences: await deps.presence.get(socket.data.principal.sourceAccountId, input.userIds),
+    }));
 
-    handle(socket, 'ping', pingInput, {}, async (input) => {
+    define('ping', pingInput, {}, async (socket, input) => {
+      const { data } = ctx(socket);
       if (input.latencyMs !== undefined) data.latencyMs = Math.round(input.latencyMs);
       const pong = { ts: input.ts ?? null, serverTime: Date.now() };
       socket.emit('pong', pong);
       return pong;
     });
 
-    handle(socket, 'auth:refresh', refreshInput, {}, async (input) => {
+    define('auth:refresh', refreshInput, {}, async (socket, input) => {
+      const { data, account, principal } = ctx(socket);
       const { principal: next, expiresAt } = await authenticateHandshake(deps.authenticator, input.token, false);
       const current = principal();
       if (next.userId !== current.userId || next.sourceAccountId !== current.sourceAccountId) {
@@ -547,6 +598,8 @@ export function createSocketServer(
       return { expiresAt: expiresAt ? new Date(expiresAt).toISOString() : null };
     });
   }
+
+  defineHandlers();
 
   // ---- cluster -------------------------------------------------------------------------------------
 
