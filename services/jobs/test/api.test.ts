@@ -187,3 +187,35 @@ describe('cancel', () => {
     expect((await db().job.findUnique({ where: { id: job.body.id } }))?.status).toBe('cancelled');
   });
 });
+
+describe('Hasura Action addJob', () => {
+  it('creates the job for the session user and app, and answers errors in Hasura’s shape', async () => {
+    const account = uniqueName('acc');
+    const action = (input: Record<string, unknown>) => ({
+      action: { name: 'addJob' },
+      input,
+      session_variables: { 'x-hasura-role': 'user', 'x-hasura-user-id': 'hasura-user-7', 'x-hasura-source-account-id': account },
+      request_query: 'mutation { addJob(type: "noop") { id } }',
+    });
+    const ok = await request(api.app)
+      .post('/v1/actions/addJob')
+      .set({ 'x-admin-secret': TEST_ADMIN_SECRET })
+      .send(action({ type: 'noop', delay: 60_000 }));
+    expect(ok.status).toBe(200);
+    expect(ok.body).toMatchObject({ status: 'delayed', type: 'noop', deduplicated: false });
+    expect(await db().job.findUnique({ where: { id: ok.body.id } })).toMatchObject({ sourceAccountId: account, createdBy: 'hasura-user-7' });
+
+    const unsigned = await request(api.app).post('/v1/actions/addJob').send(action({ type: 'noop' }));
+    expect(unsigned.status).toBe(401);
+    expect(unsigned.body.extensions.code).toBe('UNAUTHORIZED');
+    const forbidden = await request(api.app)
+      .post('/v1/actions/addJob')
+      .set({ 'x-admin-secret': TEST_ADMIN_SECRET })
+      .send(action({ type: 'database-backup' }));
+    expect(forbidden.status).toBe(403);
+    expect(forbidden.body).toMatchObject({ message: expect.any(String), extensions: { code: 'JOB_TYPE_FORBIDDEN' } });
+    const invalid = await request(api.app).post('/v1/actions/addJob').set({ 'x-admin-secret': TEST_ADMIN_SECRET }).send(action({ priority: 1 }));
+    expect(invalid.status).toBe(400);
+    expect(invalid.body.extensions.code).toBe('VALIDATION_FAILED');
+  });
+});

@@ -194,7 +194,8 @@ export async function writeLifecycleBatch(pool: pg.Pool, batch: LifecycleBatch):
   const client = await pool.connect();
   try {
     if (parts.length > 1) await client.query('BEGIN');
-    for (const k of parts) await client.query(STATEMENTS[k], [`[${batch[k].join(',')}]`]);
+    // Named (prepared) statements: parsed and planned once per connection, not once per batch.
+    for (const k of parts) await client.query({ name: `jobs-mirror-${k}`, text: STATEMENTS[k], values: [`[${batch[k].join(',')}]`] });
     if (parts.length > 1) await client.query('COMMIT');
   } catch (error) {
     if (parts.length > 1) await client.query('ROLLBACK').catch(() => undefined);
