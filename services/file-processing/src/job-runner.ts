@@ -1,6 +1,5 @@
 import { runWithRequestId } from '@nself/logging';
 import { UnrecoverableError, type JobWorker, type ProcessJob, type ProcessJobProgress } from './adapters/queue.js';
-import { FILE_STATUS } from './domain.js';
 import type { PipelineDeps } from './use-cases/deps.js';
 import { processFile } from './use-cases/process-file.js';
 
@@ -35,8 +34,7 @@ export function recordFinalFailures(worker: JobWorker, deps: PipelineDeps): void
       const row = await deps.repo.getJob(job.data.jobId);
       if (!row) return;
       const message = error.message.slice(0, 500);
-      if (await deps.repo.markJobFailed(row.id, Math.max(1, job.attemptsMade), 'INTERNAL_ERROR', message)) {
-        await deps.repo.setFileStatus(row.fileId, FILE_STATUS.failed);
+      if (await deps.repo.failJobAndFile(row.id, Math.max(1, job.attemptsMade), 'INTERNAL_ERROR', message)) {
         const file = await deps.repo.getFile(row.fileId);
         if (file) {
           await deps.events.publish(

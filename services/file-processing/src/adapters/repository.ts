@@ -237,6 +237,20 @@ export class FileRepository {
     return count === 1;
   }
 
+  /** The final failure of a job and its file's "failed" status, together (readers never see one without the other). */
+  async failJobAndFile(id: string, attempt: number, code: string, error: string): Promise<boolean> {
+    return this.prisma.$transaction(async (tx) => {
+      const { count } = await tx.fileProcessingJob.updateMany({
+        where: { id, status: ACTIVE_JOB },
+        data: { status: JOB_STATUS.failed, attempts: attempt, errorCode: code, error, completedAt: new Date() },
+      });
+      if (count !== 1) return false;
+      const job = await tx.fileProcessingJob.findUniqueOrThrow({ where: { id }, select: { fileId: true } });
+      await tx.fileMetadata.updateMany({ where: { id: job.fileId, deletedAt: null }, data: { status: FILE_STATUS.failed } });
+      return true;
+    });
+  }
+
   // ------------------------------------------------------------------------- results, in one go
 
   /**

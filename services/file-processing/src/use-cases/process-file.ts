@@ -321,8 +321,7 @@ export async function processFile(deps: PipelineDeps, ctx: RunContext): Promise<
     }
     log.error({ err: error, code: failure.code }, 'processing failed');
     deps.metrics?.jobs.inc({ result: 'failed' });
-    if (await deps.repo.markJobFailed(job.id, ctx.attempt, failure.code, failure.message)) {
-      await deps.repo.setFileStatus(file.id, FILE_STATUS.failed);
+    if (await deps.repo.failJobAndFile(job.id, ctx.attempt, failure.code, failure.message)) {
       await withTimeout(
         deps.events.publish('file.failed', { fileId: file.id, jobId: job.id, code: failure.code, error: failure.message }, meta),
         EVENT_TIMEOUT_MS,
