@@ -61,6 +61,8 @@ export async function startApi(config: NotificationsConfig, options: { logger?: 
     rabbitmq: () => queue.check(),
   });
   const authenticator = createAuthenticator(authConfigFromEnv(env));
+  // Dependencies first (also warms the connection pool), then listen.
+  await checkDatabase(prisma);
   await queue.start();
   await events.start();
   const app = createApp({
@@ -145,6 +147,7 @@ export async function startWorker(config: NotificationsConfig, options: WorkerOp
       maxAttempts: env.NOTIFICATIONS_MAX_ATTEMPTS,
       digestTemplate: env.NOTIFICATIONS_DIGEST_TEMPLATE,
       leaseMs: env.NOTIFICATIONS_CLAIM_LEASE_MS,
+      queuePrefix: env.NOTIFICATIONS_QUEUE_PREFIX,
     },
   });
 

@@ -164,10 +164,7 @@ describe('notifications delivery (RabbitMQ, Postgres, SMTP)', () => {
 
     // Time passes (the quiet hours end): the dispatcher releases it, nothing was dropped.
     await withDb((db) => db.query(`UPDATE notifications SET scheduled_for = now() WHERE id = $1`, [res.body.id]));
-    await waitFor(() => mailsTo(primary, to).length === 2, { timeoutMs: 15_000, label: 'the deferred email' }).catch(async (e) => {
-      console.error('DEBUG', JSON.stringify(await statusOf(account, res.body.id)), await withDb(async (db) => (await db.query('select now()')).rows));
-      throw e;
-    });
+    await waitFor(() => mailsTo(primary, to).length === 2, { timeoutMs: 15_000, label: 'the deferred email' });
     const subjects = await Promise.all(mailsTo(primary, to).map(async (m) => (await parseMail(m.raw)).subject));
     expect(subjects.sort()).toEqual(['Welcome, Alarm!', 'Welcome, Q!']);
   });

@@ -21,6 +21,8 @@ export interface DispatcherDeps {
     maxAttempts: number;
     digestTemplate: string;
     leaseMs: number;
+    /** Only rows of this queue namespace are this dispatcher's (deployments may share a database). */
+    queuePrefix: string;
   };
 }
 
@@ -64,9 +66,11 @@ export function createDispatcher(deps: DispatcherDeps) {
   async function releaseDeferred(): Promise<number> {
     const rows = await prisma.$queryRawUnsafe<{ id: string }[]>(
       `UPDATE notifications SET status = 'queued', dispatched_at = NULL, updated_at = now()
-        WHERE id IN (SELECT id FROM notifications WHERE status = 'deferred' AND scheduled_for <= now()
+        WHERE id IN (SELECT id FROM notifications
+                      WHERE status = 'deferred' AND scheduled_for <= now() AND queue_prefix = $1
                       ORDER BY scheduled_for LIMIT ${LIMIT} FOR UPDATE SKIP LOCKED)
        RETURNING id`,
+      options.queuePrefix,
     );
     const ids = rows.map((r) => r.id);
     if (!ids.length) return 0;
@@ -83,9 +87,10 @@ export function createDispatcher(deps: DispatcherDeps) {
           `SELECT id FROM notifications
             WHERE status = 'queued' AND dispatched_at IS NULL
               AND updated_at < now() - ($1::int * interval '1 millisecond')
-              AND (scheduled_for IS NULL OR scheduled_for <= now())
+              AND (scheduled_for IS NULL OR scheduled_for <= now()) AND queue_prefix = $2
             ORDER BY created_at LIMIT ${LIMIT} FOR UPDATE SKIP LOCKED`,
           options.relayGraceMs,
+          options.queuePrefix,
         );
         const ids = rows.map((r) => r.id);
         if (!ids.length) return 0;
@@ -102,11 +107,12 @@ export function createDispatcher(deps: DispatcherDeps) {
   async function expiredClaims(): Promise<number> {
     const rows = await prisma.$queryRawUnsafe<{ id: string }[]>(
       `UPDATE notifications SET claimed_until = now()
-        WHERE id IN (SELECT id FROM notifications WHERE status = 'sending'
+        WHERE id IN (SELECT id FROM notifications WHERE status = 'sending' AND queue_prefix = $2
                         AND claimed_until < now() - ($1::int * interval '1 millisecond')
                       LIMIT ${LIMIT} FOR UPDATE SKIP LOCKED)
        RETURNING id`,
       Math.max(30_000, options.leaseMs),
+      options.queuePrefix,
     );
     const ids = rows.map((r) => r.id);
     for (let i = 0; i < ids.length; i += options.chunk) await queue.publishExpiredClaims(ids.slice(i, i + options.chunk));
@@ -134,7 +140,7 @@ export function createDispatcher(deps: DispatcherDeps) {
         // Same lock as the API takes when it adds to this digest: nothing slips in while it closes.
         await tx.$queryRawUnsafe(
           `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))::text`,
-          `${batch.sourceAccountId}|${batch.userId}|${batch.channel}|${batch.category}`,
+          `${batch.queuePrefix}|${batch.sourceAccountId}|${batch.userId}|${batch.channel}|${batch.category}`,
         );
         const locked = await tx.$queryRawUnsafe<{ id: string }[]>(
           `SELECT id FROM notification_batches WHERE id = $1::uuid AND status = 'open' FOR UPDATE`,
@@ -204,6 +210,7 @@ export function createDispatcher(deps: DispatcherDeps) {
             content: content as Prisma.InputJsonValue,
             kind: 'digest',
             batchId,
+            queuePrefix: batch.queuePrefix,
             maxAttempts: options.maxAttempts,
           },
         });
@@ -216,7 +223,7 @@ export function createDispatcher(deps: DispatcherDeps) {
 
   async function closeDueBatches(): Promise<number> {
     const due = await prisma.notificationBatch.findMany({
-      where: { status: 'open', sendAfter: { lte: new Date() } },
+      where: { status: 'open', sendAfter: { lte: new Date() }, queuePrefix: options.queuePrefix },
       select: { id: true },
       orderBy: { sendAfter: 'asc' },
       take: 200,

@@ -292,10 +292,16 @@ async function claimIdempotencyKey(
 }
 
 /** Puts batched rows into the open digest of their user × channel × category (creating it). */
-async function assignDigests(tx: Tx, sourceAccountId: string, category: string, rows: PlannedRow[]): Promise<void> {
+async function assignDigests(
+  tx: Tx,
+  sourceAccountId: string,
+  category: string,
+  rows: PlannedRow[],
+  queuePrefix: string,
+): Promise<void> {
   const groups = new Map<string, PlannedRow[]>();
   for (const row of rows.filter((r) => r.status === 'batched')) {
-    const key = `${sourceAccountId}|${row.userId}|${row.channel}|${category}`;
+    const key = `${queuePrefix}|${sourceAccountId}|${row.userId}|${row.channel}|${category}`;
     groups.set(key, [...(groups.get(key) ?? []), row]);
   }
   // Locks in a fixed order, so two bulk requests touching the same users cannot deadlock.
@@ -304,7 +310,7 @@ async function assignDigests(tx: Tx, sourceAccountId: string, category: string, 
     const first = group[0]!;
     await tx.$queryRawUnsafe(`SELECT pg_advisory_xact_lock(hashtextextended($1, 0))::text`, key);
     const open = await tx.notificationBatch.findFirst({
-      where: { sourceAccountId, userId: first.userId, channel: first.channel, category, status: 'open' },
+      where: { sourceAccountId, userId: first.userId, channel: first.channel, category, status: 'open', queuePrefix },
       select: { id: true },
     });
     let batchId = open?.id;
@@ -319,6 +325,7 @@ async function assignDigests(tx: Tx, sourceAccountId: string, category: string, 
           userId: first.userId,
           channel: first.channel,
           category,
+          queuePrefix,
           frequency: first.digest!.frequency,
           itemCount: group.length,
           sendAfter: new Date(Date.now() + first.digest!.windowSeconds * 1000),
@@ -336,6 +343,7 @@ interface RowContext {
   priority: Priority;
   maxAttempts: number;
   idempotencyKey: string | null;
+  queuePrefix: string;
 }
 
 /** One INSERT for many rows (arrays unnested by Postgres), so a bulk of thousands is one statement. */
@@ -353,9 +361,9 @@ async function insertRows(tx: Pick<PrismaClient, '$executeRawUnsafe'>, rows: Pla
     `INSERT INTO notifications
             (id, source_account_id, user_id, template_name, template_version, channel, category, priority, status,
              recipient, subject, data, content, max_attempts, last_error, idempotency_key, batch_id, request_id,
-             scheduled_for, created_at, updated_at)
+             scheduled_for, queue_prefix, created_at, updated_at)
      SELECT t.id, $1, t.user_id, $2, $3, t.channel, $4, $5, t.status, t.recipient, t.subject, t.data::jsonb,
-            t.content::jsonb, $6, t.last_error, $7, t.batch_id, $8, t.scheduled_for, now(), now()
+            t.content::jsonb, $6, t.last_error, $7, t.batch_id, $8, t.scheduled_for, $20, now(), now()
        FROM unnest($9::uuid[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[],
                    $16::text[], $17::text[], $18::uuid[], $19::timestamptz[])
             AS t(id, user_id, channel, status, recipient, subject, data, content, last_error, batch_id, scheduled_for)`,
@@ -378,6 +386,7 @@ async function insertRows(tx: Pick<PrismaClient, '$executeRawUnsafe'>, rows: Pla
     rows.map((r) => r.lastError),
     rows.map((r) => r.batchId),
     rows.map((r) => r.scheduledFor?.toISOString() ?? null),
+    ctx.queuePrefix,
   );
 }
 
@@ -427,6 +436,7 @@ async function execute(
     maxAttempts: config.env.NOTIFICATIONS_MAX_ATTEMPTS,
     // Single sends keep the key on their rows (unique per account and channel) as a second guard.
     idempotencyKey: kind === 'send' ? (idempotencyKey ?? null) : null,
+    queuePrefix: config.env.NOTIFICATIONS_QUEUE_PREFIX,
   };
   const notifications: SentNotification[] = rows.map((r) => ({
     id: r.id,
@@ -454,7 +464,7 @@ async function execute(
       );
       if (replay) return replay;
     }
-    await assignDigests(tx, account, category, rows);
+    await assignDigests(tx, account, category, rows, ctx.queuePrefix);
     for (let i = 0; i < rows.length; i += 5000) await insertRows(tx, rows.slice(i, i + 5000), ctx);
     if (idempotencyKey) {
       await tx.notificationIdempotencyKey.update({
