@@ -12,7 +12,7 @@ import { createShutdown, type Shutdown } from '@nself/shutdown';
 import type { Express } from 'express';
 import { subscribeCancel } from './adapters/cancel-channel.js';
 import { createJobEvents } from './adapters/job-events.js';
-import { writeLifecycleBatch } from './adapters/job-store.js';
+import { isPermanentDbError, writeLifecycleBatch } from './adapters/job-store.js';
 import { createJobsRepository, type JobsRepository } from './adapters/jobs-repository.js';
 import { LifecycleRecorder } from './adapters/lifecycle-recorder.js';
 import { createQueueRegistry, type QueueRegistry } from './adapters/queues.js';
@@ -52,6 +52,7 @@ function createCore(config: JobsConfig, logger: Logger, service: string): Core {
   const jobsMetrics = createJobsMetrics(metrics, () => holder.recorder?.pending ?? 0);
   const recorder = new LifecycleRecorder({
     write: (batch) => writeLifecycleBatch(mirrorPool, batch),
+    isPermanent: isPermanentDbError,
     logger,
     flushMs: config.mirror.flushMs,
     batchSize: config.mirror.batchSize,

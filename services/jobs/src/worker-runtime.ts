@@ -181,7 +181,8 @@ export function createJobWorkers(deps: WorkerRuntimeDeps, queues: string[], opti
         recorder.result({
           id: uuidv7(finishedOn),
           sourceAccountId: base.sourceAccountId,
-          jobId: base.id,
+          queue,
+          bullmqId: base.bullmqId,
           result,
           durationMs,
           createdAt: new Date(finishedOn),
@@ -221,7 +222,8 @@ export function createJobWorkers(deps: WorkerRuntimeDeps, queues: string[], opti
       recorder.failure({
         id: uuidv7(now),
         sourceAccountId: base.sourceAccountId,
-        jobId: base.id,
+        queue,
+        bullmqId: base.bullmqId,
         attempt: Math.max(1, job.attemptsStarted || job.attemptsMade),
         error: (error.message || String(error)).slice(0, 4000),
         errorName: errorCode(error),

@@ -204,4 +204,27 @@ describe('processing', () => {
     });
     expect(row.failures[0]).toMatchObject({ errorName: 'INVALID_PAYLOAD', isFinal: true });
   });
+
+  it('keeps the mirror going when a job copies another job’s id or carries data Postgres refuses', async () => {
+    const account = uniqueName('acc');
+    const nul = await add(account, { type: 'noop', queue: mainQueue, payload: { sleepMs: 0, note: 'a\u0000b' } });
+    expect(nul.status).toBe(400);
+    const original = await add(account, { type: 'noop', queue: mainQueue });
+    const done = await finished(account, original.body.id as string);
+    expect(done.status).toBe('completed');
+    // Producers outside the API: a copy of the original's data (same meta.id) and a NUL in the payload.
+    const queue = api.queues.get(mainQueue);
+    const live = await queue.getJob(done.bullmqId);
+    const copy = await queue.add('noop', live!.data);
+    const poison = await queue.add('noop', { payload: { sleepMs: 1, x: 'a\u0000b' } as never, meta: { sourceAccountId: account, createdBy: null, timeoutMs: 5000 } });
+    const after = await add(account, { type: 'noop', queue: mainQueue });
+    await finished(account, after.body.id as string);
+    const copyRow = await waitFor(() => db().job.findFirst({ where: { queue: mainQueue, bullmqId: copy.id!, status: 'completed' } }), {
+      label: 'row of the copied job',
+    });
+    expect(copyRow.id).not.toBe(original.body.id);
+    expect((await db().job.findUnique({ where: { id: original.body.id as string } }))?.bullmqId).toBe(done.bullmqId);
+    await waitFor(async () => (await poison.getState()) === 'failed' || (await poison.getState()) === 'completed', { label: 'poison job to finish' });
+    expect(await db().job.findFirst({ where: { queue: mainQueue, bullmqId: poison.id! } })).toBeNull();
+  });
 });

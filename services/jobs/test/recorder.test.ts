@@ -32,6 +32,7 @@ function recorder(write: (batch: LifecycleBatch) => Promise<void>, options: Part
   let dropped = 0;
   const r = new LifecycleRecorder({
     write,
+    isPermanent: (e) => (e as { code?: string }).code === '22P05',
     logger: createMemoryLogger().logger,
     flushMs: options.flushMs ?? 30,
     batchSize: options.batchSize ?? 100,
@@ -79,7 +80,7 @@ describe('LifecycleRecorder', () => {
       batches.push(b);
     });
     r.transition(row('1', 'active'));
-    r.failure({ id: 'f', sourceAccountId: 'primary', jobId: 'id-1', attempt: 1, error: 'x', errorName: 'E', isFinal: false, failedAt: new Date() });
+    r.failure({ id: 'f', sourceAccountId: 'primary', queue: 'q', bullmqId: '1', attempt: 1, error: 'x', errorName: 'E', isFinal: false, failedAt: new Date() });
     const created = r.created(row('2', 'waiting'));
     expect(await created).toBe(false); // not written yet, kept for the retry
     r.transition(row('1', 'completed'));
@@ -108,5 +109,21 @@ describe('LifecycleRecorder', () => {
     for (let i = 0; i < 150; i += 1) r.transition(row(String(i), 'completed'));
     expect(r.pending).toBeLessThanOrEqual(100);
     expect(dropped()).toBe(50);
+  });
+
+  it('isolates and drops rows Postgres refuses for good, writing the rest of the batch', async () => {
+    const written: string[] = [];
+    const { r, dropped } = recorder(async (b) => {
+      const rows = b.transitions.map(decode);
+      if (rows.some((t) => t.b === 'poison')) throw Object.assign(new Error('unsupported Unicode escape sequence'), { code: '22P05' });
+      written.push(...rows.map((t) => t.b));
+    });
+    r.transition(row('a', 'completed'));
+    r.transition(row('poison', 'completed'));
+    r.transition(row('b', 'completed'));
+    await r.flush();
+    expect(written.sort()).toEqual(['a', 'b']);
+    expect(dropped()).toBe(1);
+    expect(r.pending).toBe(0);
   });
 });

@@ -33,7 +33,9 @@ export interface TransitionRow extends JobRowBase {
 export interface ResultRow {
   id: string;
   sourceAccountId: string;
-  jobId: string;
+  /** The job, by its natural key (the row's id is looked up in the statement). */
+  queue: string;
+  bullmqId: string;
   result: unknown;
   durationMs: number | null;
   createdAt: Date;
@@ -42,7 +44,8 @@ export interface ResultRow {
 export interface FailureRow {
   id: string;
   sourceAccountId: string;
-  jobId: string;
+  queue: string;
+  bullmqId: string;
   attempt: number;
   error: string;
   errorName: string | null;
@@ -93,7 +96,9 @@ const BASE_RECORDSET = `i uuid, a text, q text, b text, t text, s text, p int, y
 const BASE_COLUMNS = `id, source_account_id, queue, bullmq_id, type, status, priority, payload, max_attempts, delay_ms,
   timeout_ms, schedule_id, created_by, request_id, created_at`;
 // A schedule deleted meanwhile must not fail the batch on the foreign key: its jobs keep a NULL link.
-const BASE_VALUES = `n.i, n.a, n.q, n.b, n.t, n.s, n.p, COALESCE(n.y, '{}'::jsonb), n.m, n.d, n.o,
+// An id already taken by another job (job data copied by hand into a new BullMQ job) falls back to
+// an id derived from (queue, bullmq_id) instead of failing the batch on the primary key.
+const BASE_VALUES = `CASE WHEN EXISTS (SELECT 1 FROM jobs x WHERE x.id = n.i) THEN md5(n.q || '/' || n.b)::uuid ELSE n.i END, n.a, n.q, n.b, n.t, n.s, n.p, COALESCE(n.y, '{}'::jsonb), n.m, n.d, n.o,
   (SELECT s.id FROM job_schedules s WHERE s.id = n.h), n.c, n.r, to_timestamp(n.ca / 1000.0)`;
 const ts = (column: string) => `to_timestamp(${column} / 1000.0)`;
 
@@ -110,7 +115,8 @@ export const encodeResult = (r: ResultRow): string =>
   JSON.stringify({
     i: r.id,
     a: r.sourceAccountId,
-    j: r.jobId,
+    q: r.queue,
+    b: r.bullmqId,
     v: r.result === undefined ? null : r.result,
     d: r.durationMs,
     ca: r.createdAt.getTime(),
@@ -120,7 +126,8 @@ export const encodeFailure = (r: FailureRow): string =>
   JSON.stringify({
     i: r.id,
     a: r.sourceAccountId,
-    j: r.jobId,
+    q: r.queue,
+    b: r.bullmqId,
     n: r.attempt,
     e: r.error,
     en: r.errorName,
@@ -161,15 +168,15 @@ const STATEMENTS = {
       finished_at = EXCLUDED.finished_at,
       updated_at = now()`,
   results: `INSERT INTO job_results (id, source_account_id, job_id, result, duration_ms, created_at)
-    SELECT n.i, n.a, n.j, n.v, n.d, ${ts('n.ca')}
-    FROM json_to_recordset($1::json) AS n(i uuid, a text, j uuid, v jsonb, d int, ca float8)
-    WHERE EXISTS (SELECT 1 FROM jobs WHERE jobs.id = n.j)
+    SELECT n.i, n.a, j.id, n.v, n.d, ${ts('n.ca')}
+    FROM json_to_recordset($1::json) AS n(i uuid, a text, q text, b text, v jsonb, d int, ca float8)
+    JOIN jobs j ON j.queue = n.q AND j.bullmq_id = n.b
     ON CONFLICT (job_id) DO UPDATE SET result = EXCLUDED.result, duration_ms = EXCLUDED.duration_ms,
       created_at = EXCLUDED.created_at`,
   failures: `INSERT INTO job_failures (id, source_account_id, job_id, attempt, error, error_name, is_final, failed_at)
-    SELECT n.i, n.a, n.j, n.n, n.e, n.en, n.f, ${ts('n.fa')}
-    FROM json_to_recordset($1::json) AS n(i uuid, a text, j uuid, n int, e text, en text, f boolean, fa float8)
-    WHERE EXISTS (SELECT 1 FROM jobs WHERE jobs.id = n.j)
+    SELECT n.i, n.a, j.id, n.n, n.e, n.en, n.f, ${ts('n.fa')}
+    FROM json_to_recordset($1::json) AS n(i uuid, a text, q text, b text, n int, e text, en text, f boolean, fa float8)
+    JOIN jobs j ON j.queue = n.q AND j.bullmq_id = n.b
     ON CONFLICT (job_id, attempt) DO NOTHING`,
   scheduleRuns: `UPDATE job_schedules s SET
       last_run_at = GREATEST(COALESCE(s.last_run_at, ${ts('n.l')}), ${ts('n.l')}),
@@ -180,6 +187,16 @@ const STATEMENTS = {
 } as const;
 
 const ORDER = ['creates', 'transitions', 'results', 'failures', 'scheduleRuns'] as const;
+
+/**
+ * Errors that retrying the same rows cannot fix (SQLSTATE class 22 data exception, e.g. a \u0000 in a
+ * JSON string; 23 integrity violation): the recorder then isolates and drops the offending rows instead
+ * of retrying the batch forever. Anything else (connection lost, server restarting) is retried.
+ */
+export function isPermanentDbError(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && /^(22|23)/.test(code);
+}
 
 /**
  * Writes one batch of lifecycle events in one transaction with a few set-based statements; each gets its

@@ -23,6 +23,8 @@ export interface RecorderOptions {
   batchSize: number;
   /** Above this many pending rows the oldest are dropped (BullMQ stays the source of truth). */
   maxBuffer: number;
+  /** True for write errors that retrying cannot fix: the batch's bad rows are then isolated and dropped. */
+  isPermanent?: (error: unknown) => boolean;
   onFlush?: (rows: number, ms: number) => void;
   onError?: () => void;
   onDrop?: (rows: number) => void;
@@ -88,7 +90,7 @@ export class LifecycleRecorder {
   }
 
   result(row: ResultRow): void {
-    this.results.set(row.jobId, encodeResult(row));
+    this.results.set(key(row.queue, row.bullmqId), encodeResult(row));
     this.afterAdd();
   }
 
@@ -208,6 +210,26 @@ export class LifecycleRecorder {
     }
   }
 
+  /** Writes each row of a batch alone; returns how many were refused for good (transient errors throw). */
+  private async writeIsolated(batch: LifecycleBatch): Promise<number> {
+    let dropped = 0;
+    const kinds = ['creates', 'transitions', 'results', 'failures', 'scheduleRuns'] as const;
+    for (const kind of kinds) {
+      for (const row of batch[kind]) {
+        const single: LifecycleBatch = { creates: [], transitions: [], results: [], failures: [], scheduleRuns: [] };
+        single[kind] = [row];
+        try {
+          await this.options.write(single);
+        } catch (error) {
+          if (!this.options.isPermanent?.(error)) throw error;
+          dropped += 1;
+          this.options.logger.error({ err: error, kind, row: row.slice(0, 500) }, 'job mirror row refused by Postgres');
+        }
+      }
+    }
+    return dropped;
+  }
+
   private runFlush(): Promise<void> {
     if (this.flushing) return this.flushing;
     this.flushing = (async () => {
@@ -223,6 +245,16 @@ export class LifecycleRecorder {
             this.options.onFlush?.(rows, performance.now() - started);
             for (const waiter of waiters) waiter.resolve(true);
           } catch (error) {
+            if (this.options.isPermanent?.(error)) {
+              // A poison row must not block the mirror: write the rows one by one and drop the bad ones.
+              const isolated = await this.writeIsolated(batch).catch(() => null);
+              if (isolated !== null) {
+                this.options.onDrop?.(isolated);
+                this.options.logger.error({ err: error, dropped: isolated }, 'job mirror rows refused by Postgres were dropped');
+                for (const waiter of waiters) waiter.resolve(true);
+                continue;
+              }
+            }
             this.failuresInARow += 1;
             this.restore(taken);
             this.options.onError?.();

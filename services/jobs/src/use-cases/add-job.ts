@@ -57,7 +57,12 @@ export async function preparePayload(deps: ApiDeps, principal: Principal, type: 
     throw Errors.badRequest('UNKNOWN_JOB_TYPE', `"${type}" is neither a built-in type nor registered for this app`);
   }
   assertMayEnqueue(principal, type, parsed, deps.config);
-  const size = Buffer.byteLength(JSON.stringify(parsed ?? null));
+  const json = JSON.stringify(parsed ?? null);
+  if (json.includes('\\u0000')) {
+    // Postgres cannot store NUL in JSON; refuse here rather than lose the job's mirror row.
+    throw Errors.badRequest('INVALID_PAYLOAD', 'The payload contains NUL (\\u0000) characters');
+  }
+  const size = Buffer.byteLength(json);
   if (size > deps.config.maxPayloadBytes) {
     throw Errors.payloadTooLarge(`The payload is ${size} bytes; the limit is ${deps.config.maxPayloadBytes}`, 'JOB_PAYLOAD_TOO_LARGE');
   }
