@@ -169,6 +169,22 @@ describe('notifications delivery (RabbitMQ, Postgres, SMTP)', () => {
     expect(subjects.sort()).toEqual(['Welcome, Alarm!', 'Welcome, Q!']);
   });
 
+  it('holds a scheduled send until its time', async () => {
+    const account = uniqueName('acct');
+    const to = `${uniqueName('u')}@example.com`;
+    await createTemplate(account, welcome);
+    const sendAt = new Date(Date.now() + 2000);
+    const res = await request(base)
+      .post('/v1/notifications')
+      .set(admin(account))
+      .send({ userId: 'u8', template: 'welcome', data: { name: 'Later' }, to: { email: to }, sendAt: sendAt.toISOString() });
+    expect(res.status).toBe(202);
+    expect(res.body).toMatchObject({ status: 'deferred', notifications: [{ scheduledFor: sendAt.toISOString() }] });
+    await waitFor(() => mailsTo(primary, to).length === 1, { timeoutMs: 15_000, label: 'the scheduled email' });
+    const row = await statusOf(account, res.body.id);
+    expect(new Date(row.sentAt).getTime()).toBeGreaterThanOrEqual(sendAt.getTime());
+  });
+
   it('collects notifications into one digest rendered from the digest template', async () => {
     const account = uniqueName('acct');
     const to = `${uniqueName('u')}@example.com`;
