@@ -370,6 +370,8 @@ async function main(): Promise<void> {
       'max ms': round(r.latency.max, 1),
     });
   };
+  const only = process.env.BENCH_ONLY; // "bulk" or "single" runs one part
+  if (only !== 'single') {
   const a = await throughput(apiUrl, 'email', emails, ranges.emailThroughput!);
   row('email, max throughput (bulk API → RabbitMQ → SMTP)', a, { 'accepted/s': a.acceptedPerSecond, 'delivered/s': a.deliveredPerSecond });
   const b = await steady(apiUrl, 'email', emails, ranges.emailSteady!, RATE);
@@ -379,6 +381,8 @@ async function main(): Promise<void> {
   const d = await steady(apiUrl, 'sms', sms, ranges.smsSteady!, RATE);
   row(`SMS, steady ${RATE}/s`, d, { 'accepted/s': d.offeredPerSecond, 'delivered/s': d.deliveredPerSecond });
   printTable('Bulk sends: enqueue (bulk request sent) → received by the SMTP receiver / HTTP stand-in', results);
+  }
+  if (only === 'bulk') return;
 
   const singles: Record<string, string | number>[] = [];
   const direct = await singleSends(`${apiUrl}/v1/notifications`);

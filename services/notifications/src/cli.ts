@@ -171,7 +171,7 @@ program
         const { uuidv7 } = await import('./domain/ids.js');
         const address = normalizeAddress(channel, to);
         if (!address) throw new AppError('INVALID_ADDRESS', 400, `${to} is not a valid ${channel} address`);
-        const source = toSource(await loadActiveTemplate(prisma, o.account, name));
+        const source = toSource(await loadActiveTemplate((text, params) => prisma.$queryRawUnsafe(text, ...params), o.account, name));
         const sink = c.emailProviders.length && !c.env.NOTIFICATIONS_SMTP_URL && c.env.NOTIFICATIONS_DEV_SMTP_SINK
           ? await startSmtpSink({ port: 0, dir: c.env.NOTIFICATIONS_DEV_SMTP_DIR, logger })
           : null;
@@ -206,6 +206,8 @@ program
       const { AmqpConnection } = await import('@nself/events');
       const { NotificationQueue } = await import('./adapters/queue.js');
       const { sendNotification } = await import('./use-cases/send.js');
+      const { createSql } = await import('./adapters/sql.js');
+      const sql = createSql(c.env.DATABASE_URL, { max: 2 });
       const queue = new NotificationQueue(new AmqpConnection(c.queueUrl, logger, { name: 'notifications-cli' }), {
         prefix: c.env.NOTIFICATIONS_QUEUE_PREFIX,
         maxAttempts: c.env.NOTIFICATIONS_MAX_ATTEMPTS,
@@ -216,7 +218,7 @@ program
         await queue.start();
         const key = channel === 'email' ? 'email' : channel === 'sms' ? 'phone' : 'push';
         const result = await sendNotification(
-          { prisma, publisher: queue, config: c, logger },
+          { sql, publisher: queue, config: c, logger },
           principal(o.account),
           { userId: 'cli-test', template: name, channel, data, priority: 'critical', to: { [key]: to } },
         );
@@ -239,6 +241,7 @@ program
         }
       } finally {
         await queue.close();
+        await sql.close();
       }
     });
   });

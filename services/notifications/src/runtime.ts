@@ -10,6 +10,7 @@ import { createMetrics } from '@nself/metrics';
 import { createShutdown, type Shutdown } from '@nself/shutdown';
 import { DeliveryStore } from './adapters/delivery-store.js';
 import { NotificationQueue } from './adapters/queue.js';
+import { createSql } from './adapters/sql.js';
 import { startSmtpSink, type SmtpSink } from './adapters/smtp-sink.js';
 import { createApp } from './app.js';
 import type { NotificationsConfig } from './config.js';
@@ -32,6 +33,17 @@ export interface RunningProcess {
   stop(): Promise<void>;
 }
 
+/**
+ * Two pools per process: plain pg for the hot path (sends, claims, results) and Prisma for the rest
+ * (CRUD, the dispatcher). DATABASE_POOL_SIZE is the pg pool; Prisma gets half of it.
+ */
+function databases(url: string, size: number) {
+  return {
+    sql: createSql(url, { max: size }),
+    prisma: createPrisma(url, { maxConnections: Math.max(2, Math.ceil(size / 2)) }),
+  };
+}
+
 function queueFor(config: NotificationsConfig, logger: Logger, name: string, prefetch?: number): NotificationQueue {
   const connection = new AmqpConnection(config.queueUrl, logger, { name, prefetch });
   return new NotificationQueue(connection, {
@@ -52,7 +64,7 @@ function eventsFor(config: NotificationsConfig, logger: Logger, queue: Notificat
 export async function startApi(config: NotificationsConfig, options: { logger?: Logger; port?: number } = {}): Promise<RunningProcess> {
   const env = config.env;
   const logger = options.logger ?? createLogger({ service: SERVICE, version: VERSION, level: env.LOG_LEVEL });
-  const prisma = createPrisma(env.DATABASE_URL, { maxConnections: env.DATABASE_POOL_SIZE });
+  const { prisma, sql } = databases(env.DATABASE_URL, env.DATABASE_POOL_SIZE);
   const queue = queueFor(config, logger, `${SERVICE}-api`);
   const events = eventsFor(config, logger, queue, SERVICE);
   const metrics = createMetrics(SERVICE);
@@ -68,6 +80,7 @@ export async function startApi(config: NotificationsConfig, options: { logger?: 
   const app = createApp({
     config,
     prisma,
+    sql,
     publisher: queue,
     authenticator,
     logger,
@@ -82,7 +95,7 @@ export async function startApi(config: NotificationsConfig, options: { logger?: 
   shutdown.add('http', () => closeServer(server));
   shutdown.add('events', () => events.close());
   shutdown.add('rabbitmq', () => queue.close());
-  shutdown.add('database', () => prisma.$disconnect());
+  shutdown.add('database', () => Promise.all([prisma.$disconnect(), sql.close()]));
   const port = (server.address() as AddressInfo).port;
   logger.info({ port }, 'notifications API listening');
   return { port, server, shutdown, logger, prisma, stop: () => shutdown.run('stop') };
@@ -99,7 +112,7 @@ export interface WorkerOptions {
 export async function startWorker(config: NotificationsConfig, options: WorkerOptions = {}): Promise<RunningProcess & { sink: SmtpSink | null }> {
   const env = config.env;
   const logger = options.logger ?? createLogger({ service: `${SERVICE}-worker`, version: VERSION, level: env.LOG_LEVEL });
-  const prisma = createPrisma(env.DATABASE_URL, { maxConnections: env.DATABASE_POOL_SIZE });
+  const { prisma, sql } = databases(env.DATABASE_URL, env.DATABASE_POOL_SIZE);
   const shutdown = createShutdown({ logger, timeoutMs: env.SHUTDOWN_TIMEOUT_MS });
 
   let sink: SmtpSink | null = null;
@@ -122,7 +135,7 @@ export async function startWorker(config: NotificationsConfig, options: WorkerOp
   const health = createHealth({ database: () => checkDatabase(prisma), rabbitmq: () => queue.check() });
 
   const processor = createDeliveryProcessor({
-    store: new DeliveryStore(prisma),
+    store: new DeliveryStore(sql),
     queue,
     registry,
     events,
@@ -168,7 +181,7 @@ export async function startWorker(config: NotificationsConfig, options: WorkerOp
   shutdown.add('rabbitmq', () => queue.close());
   shutdown.add('providers', () => registry.close());
   if (sink) shutdown.add('smtp sink', () => sink.close());
-  shutdown.add('database', () => prisma.$disconnect());
+  shutdown.add('database', () => Promise.all([prisma.$disconnect(), sql.close()]));
   const port = (server.address() as AddressInfo).port;
   logger.info({ port, providers: registry.list() }, 'notifications worker started');
   return { port, server, shutdown, logger, prisma, sink, stop: () => shutdown.run('stop') };

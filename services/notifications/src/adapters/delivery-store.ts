@@ -1,5 +1,5 @@
-import type { PrismaClient } from '@nself/db';
 import type { RenderedContent } from '../domain/types.js';
+import type { Sql } from './sql.js';
 
 /** A notification row as the worker claims it. */
 export interface ClaimedRow {
@@ -69,7 +69,7 @@ interface RawClaimed {
  * checks the token, so a worker that lost its claim (lease ran out) cannot overwrite a newer attempt.
  */
 export class DeliveryStore {
-  constructor(private readonly prisma: PrismaClient) {}
+  constructor(private readonly sql: Sql) {}
 
   /**
    * Claims the deliverable rows among ids in one statement: queued rows (with the attempt count the
@@ -77,7 +77,7 @@ export class DeliveryStore {
    * expired (a worker died while sending them).
    */
   async claim(ids: string[], token: string, leaseMs: number, expectedAttempts: number | null): Promise<ClaimedRow[]> {
-    const rows = await this.prisma.$queryRawUnsafe<RawClaimed[]>(
+    const rows = await this.sql.query<RawClaimed>(
       `WITH target AS (SELECT id, status AS prev_status FROM notifications WHERE id = ANY($1::uuid[]))
        UPDATE notifications n
           SET status = 'sending', attempts = n.attempts + 1, claim_token = $2::uuid,
@@ -89,10 +89,7 @@ export class DeliveryStore {
        RETURNING n.id, n.source_account_id, n.user_id, n.channel, n.category, n.priority, n.recipient, n.content,
                  n.attempts, n.max_attempts, n.kind, n.batch_id, n.template_name, n.created_at, n.last_error,
                  t.prev_status`,
-      ids,
-      token,
-      leaseMs,
-      expectedAttempts,
+      [ids, token, leaseMs, expectedAttempts],
     );
     return rows.map((r) => ({
       id: r.id,
@@ -115,9 +112,9 @@ export class DeliveryStore {
   }
 
   async inspect(ids: string[]): Promise<UnclaimedRow[]> {
-    const rows = await this.prisma.$queryRawUnsafe<{ id: string; status: string; claimed_until: Date | null }[]>(
+    const rows = await this.sql.query<{ id: string; status: string; claimed_until: Date | null }>(
       `SELECT id, status, claimed_until FROM notifications WHERE id = ANY($1::uuid[])`,
-      ids,
+      [ids],
     );
     return rows.map((r) => ({ id: r.id, status: r.status, claimedUntil: r.claimed_until }));
   }
@@ -125,23 +122,21 @@ export class DeliveryStore {
   /** Logs the attempt a dead worker left unfinished: it may or may not have reached the provider. */
   async recordInDoubt(rows: ClaimedRow[]): Promise<void> {
     if (!rows.length) return;
-    await this.prisma.$executeRawUnsafe(
+    await this.sql.execute(
       `INSERT INTO notification_queue (id, source_account_id, notification_id, attempt, status, error, created_at)
        SELECT gen_random_uuid(), t.account, t.id, t.attempt, 'in_doubt',
               'the worker stopped during this attempt; the outcome is unknown, so it is delivered again', now()
          FROM unnest($1::uuid[], $2::text[], $3::int[]) AS t(id, account, attempt)`,
-      rows.map((r) => r.id),
-      rows.map((r) => r.sourceAccountId),
-      rows.map((r) => r.attempts - 1),
+      [rows.map((r) => r.id), rows.map((r) => r.sourceAccountId), rows.map((r) => r.attempts - 1)],
     );
   }
 
   /** Failed attempts per provider so far (for failover): provider → {failures, rejected}. */
   async providerHistory(id: string): Promise<Map<string, { failures: number; rejected: boolean }>> {
-    const rows = await this.prisma.$queryRawUnsafe<{ provider: string | null; status: string }[]>(
+    const rows = await this.sql.query<{ provider: string | null; status: string }>(
       `SELECT provider, status FROM notification_queue
         WHERE notification_id = $1::uuid AND status IN ('failed', 'rejected')`,
-      id,
+      [id],
     );
     const history = new Map<string, { failures: number; rejected: boolean }>();
     for (const row of rows) {
@@ -157,7 +152,7 @@ export class DeliveryStore {
   /** Records successful sends (many at once): status sent, provider and its message id, an attempt row. */
   async recordSent(records: SentRecord[]): Promise<Set<string>> {
     if (!records.length) return new Set();
-    const rows = await this.prisma.$queryRawUnsafe<{ notification_id: string }[]>(
+    const rows = await this.sql.query<{ notification_id: string }>(
       `WITH input AS (
          SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[]) AS t(id, token, provider, message_id)
        ), updated AS (
@@ -171,10 +166,7 @@ export class DeliveryStore {
        INSERT INTO notification_queue (id, source_account_id, notification_id, attempt, status, provider, created_at)
        SELECT gen_random_uuid(), u.source_account_id, u.id, u.attempts, 'sent', u.provider, now() FROM updated u
        RETURNING notification_id`,
-      records.map((r) => r.id),
-      records.map((r) => r.token),
-      records.map((r) => r.provider),
-      records.map((r) => r.messageId),
+      [records.map((r) => r.id), records.map((r) => r.token), records.map((r) => r.provider), records.map((r) => r.messageId)],
     );
     return new Set(rows.map((r) => r.notification_id));
   }
@@ -184,7 +176,7 @@ export class DeliveryStore {
    * (the retry message is published next; if this process dies first, the outbox relay publishes it).
    */
   async recordRetry(record: FailureRecord, delayMs: number): Promise<boolean> {
-    const count = await this.prisma.$executeRawUnsafe(
+    const count = await this.sql.execute(
       `WITH updated AS (
          UPDATE notifications
             SET status = 'queued', last_error = $3, provider = $4, claim_token = NULL, claimed_until = NULL,
@@ -195,29 +187,23 @@ export class DeliveryStore {
        INSERT INTO notification_queue
               (id, source_account_id, notification_id, attempt, status, provider, error, next_attempt_at, created_at)
        SELECT gen_random_uuid(), u.source_account_id, u.id, u.attempts, $6, $4, $3, u.scheduled_for, now() FROM updated u`,
-      record.id,
-      record.token,
-      record.error.slice(0, 2000),
-      record.provider,
-      Math.round(delayMs),
-      record.attemptStatus,
+      [record.id, record.token, record.error.slice(0, 2000), record.provider, Math.round(delayMs), record.attemptStatus],
     );
     return count > 0;
   }
 
   /** The retry message is confirmed: the relay must not publish the row again. */
   async markRetryDispatched(id: string, attempts: number): Promise<void> {
-    await this.prisma.$executeRawUnsafe(
+    await this.sql.execute(
       `UPDATE notifications SET dispatched_at = now()
         WHERE id = $1::uuid AND attempts = $2 AND status = 'queued' AND dispatched_at IS NULL`,
-      id,
-      attempts,
+      [id, attempts],
     );
   }
 
   /** The last attempt failed: status failed, the error kept, the attempt logged as dead-lettered. */
   async recordFailed(record: FailureRecord): Promise<boolean> {
-    const count = await this.prisma.$executeRawUnsafe(
+    const count = await this.sql.execute(
       `WITH updated AS (
          UPDATE notifications
             SET status = 'failed', last_error = $3, provider = COALESCE($4, provider), failed_at = now(),
@@ -227,42 +213,36 @@ export class DeliveryStore {
        )
        INSERT INTO notification_queue (id, source_account_id, notification_id, attempt, status, provider, error, created_at)
        SELECT gen_random_uuid(), u.source_account_id, u.id, u.attempts, 'dead_lettered', $4, $3, now() FROM updated u`,
-      record.id,
-      record.token,
-      record.error.slice(0, 2000),
-      record.provider,
+      [record.id, record.token, record.error.slice(0, 2000), record.provider],
     );
     return count > 0;
   }
 
   /** A digest went out: its items are sent too, and the batch is closed. */
   async completeDigest(batchId: string, provider: string): Promise<void> {
-    await this.prisma.$transaction([
-      this.prisma.$executeRawUnsafe(
+    await this.sql.transaction(async (tx) => {
+      await tx.execute(
         `UPDATE notifications SET status = 'sent', provider = $2, sent_at = now(), updated_at = now()
           WHERE batch_id = $1::uuid AND status = 'batched' AND kind = 'single'`,
-        batchId,
-        provider,
-      ),
-      this.prisma.$executeRawUnsafe(
+        [batchId, provider],
+      );
+      await tx.execute(
         `UPDATE notification_batches SET status = 'sent', sent_at = now(), updated_at = now() WHERE id = $1::uuid`,
-        batchId,
-      ),
-    ]);
+        [batchId],
+      );
+    });
   }
 
   async failDigest(batchId: string, error: string): Promise<void> {
-    await this.prisma.$transaction([
-      this.prisma.$executeRawUnsafe(
+    await this.sql.transaction(async (tx) => {
+      await tx.execute(
         `UPDATE notifications SET status = 'failed', last_error = $2, failed_at = now(), updated_at = now()
           WHERE batch_id = $1::uuid AND status = 'batched' AND kind = 'single'`,
-        batchId,
-        error.slice(0, 2000),
-      ),
-      this.prisma.$executeRawUnsafe(
-        `UPDATE notification_batches SET status = 'failed', updated_at = now() WHERE id = $1::uuid`,
-        batchId,
-      ),
-    ]);
+        [batchId, error.slice(0, 2000)],
+      );
+      await tx.execute(`UPDATE notification_batches SET status = 'failed', updated_at = now() WHERE id = $1::uuid`,
+      [batchId],
+    );
+    });
   }
 }

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import type { Principal } from '@nself/auth';
-import { Prisma, type PrismaClient } from '@nself/db';
 import { AppError, Errors, parseInput, type FieldError } from '@nself/errors';
 import { getRequestId, type Logger } from '@nself/logging';
+import { isUniqueViolation, type Sql } from '../adapters/sql.js';
 import { z } from 'zod';
 import { CHANNELS, type Channel, type NotificationsConfig } from '../config.js';
 import { ADDRESS_ERROR, normalizeAddress } from '../domain/addresses.js';
@@ -21,7 +21,7 @@ import type { ApiMetrics } from '../metrics.js';
 import { CATEGORY, loadActiveTemplate, TEMPLATE_NAME, toSource, type ActiveTemplate as NotificationTemplate } from './templates.js';
 
 export interface SendDeps {
-  prisma: PrismaClient;
+  sql: Sql;
   publisher: { publishDeliver(ids: string[]): Promise<void> };
   config: NotificationsConfig;
   logger: Logger;
@@ -217,20 +217,15 @@ function plan(
   return { rows, unreachable };
 }
 
-async function loadPreferences(
-  prisma: Pick<PrismaClient, '$queryRawUnsafe'>,
-  sourceAccountId: string,
-  userIds: string[],
-): Promise<Map<string, PreferenceRow[]>> {
+async function loadPreferences(sql: Sql, sourceAccountId: string, userIds: string[]): Promise<Map<string, PreferenceRow[]>> {
   const byUser = new Map<string, PreferenceRow[]>();
   for (let i = 0; i < userIds.length; i += 5000) {
-    const rows = await prisma.$queryRawUnsafe<PreferenceRow[]>(
+    const rows = await sql.query<PreferenceRow>(
       `SELECT user_id AS "userId", channel, category, enabled, address, quiet_hours_start AS "quietHoursStart",
               quiet_hours_end AS "quietHoursEnd", timezone, digest_frequency AS "digestFrequency"
          FROM notification_preferences
         WHERE source_account_id = $1 AND user_id = ANY($2::text[])`,
-      sourceAccountId,
-      userIds.slice(i, i + 5000),
+      [sourceAccountId, userIds.slice(i, i + 5000)],
     );
     for (const row of rows) {
       const list = byUser.get(row.userId) ?? [];
@@ -241,7 +236,7 @@ async function loadPreferences(
   return byUser;
 }
 
-type Tx = Prisma.TransactionClient;
+type Tx = Sql;
 
 /**
  * Claims the idempotency key inside the request's transaction. Returns the stored response when the
@@ -254,7 +249,7 @@ async function claimIdempotencyKey(
   hash: string,
   ttlHours: number,
 ): Promise<{ replay: SendResult | null }> {
-  const claimed = await tx.$queryRawUnsafe<{ key: string }[]>(
+  const claimed = await tx.query<{ key: string }>(
     `INSERT INTO notification_idempotency_keys (source_account_id, key, request_hash, created_at, expires_at)
      VALUES ($1, $2, $3, now(), now() + ($4::int * interval '1 hour'))
      ON CONFLICT (source_account_id, key) DO UPDATE
@@ -262,33 +257,30 @@ async function claimIdempotencyKey(
             created_at = now(), expires_at = EXCLUDED.expires_at
       WHERE notification_idempotency_keys.expires_at <= now()
      RETURNING key`,
-    sourceAccountId,
-    key,
-    hash,
-    ttlHours,
+    [sourceAccountId, key, hash, ttlHours],
   );
   if (claimed.length) {
     // A key whose lifetime ended may be used again: release it from the old notification rows.
-    await tx.$executeRawUnsafe(
-      `UPDATE notifications SET idempotency_key = NULL WHERE source_account_id = $1 AND idempotency_key = $2`,
+    await tx.execute(`UPDATE notifications SET idempotency_key = NULL WHERE source_account_id = $1 AND idempotency_key = $2`, [
       sourceAccountId,
       key,
-    );
+    ]);
     return { replay: null };
   }
-  const existing = await tx.notificationIdempotencyKey.findUnique({
-    where: { sourceAccountId_key: { sourceAccountId, key } },
-  });
+  const [existing] = await tx.query<{ request_hash: string; status_code: number | null; response: Record<string, unknown> | null }>(
+    `SELECT request_hash, status_code, response FROM notification_idempotency_keys WHERE source_account_id = $1 AND key = $2`,
+    [sourceAccountId, key],
+  );
   if (!existing?.response) {
     throw Errors.conflict('IDEMPOTENCY_KEY_IN_USE', 'A request with this idempotency key is still being processed');
   }
-  if (existing.requestHash !== hash) {
+  if (existing.request_hash !== hash) {
     throw Errors.unprocessable(
       'IDEMPOTENCY_KEY_REUSED',
       'This idempotency key was used for a different request within the last 24 hours',
     );
   }
-  return { replay: { status: existing.statusCode ?? 202, body: existing.response as Record<string, unknown>, replayed: true } };
+  return { replay: { status: existing.status_code ?? 202, body: existing.response, replayed: true } };
 }
 
 /** Puts batched rows into the open digest of their user × channel × category (creating it). */
@@ -308,29 +300,29 @@ async function assignDigests(
   for (const key of [...groups.keys()].sort()) {
     const group = groups.get(key)!;
     const first = group[0]!;
-    await tx.$queryRawUnsafe(`SELECT pg_advisory_xact_lock(hashtextextended($1, 0))::text`, key);
-    const open = await tx.notificationBatch.findFirst({
-      where: { sourceAccountId, userId: first.userId, channel: first.channel, category, status: 'open', queuePrefix },
-      select: { id: true },
-    });
+    await tx.query(`SELECT pg_advisory_xact_lock(hashtextextended($1, 0))::text`, [key]);
+    const [open] = await tx.query<{ id: string }>(
+      `SELECT id FROM notification_batches
+        WHERE source_account_id = $1 AND user_id = $2 AND channel = $3 AND category = $4 AND status = 'open'
+          AND queue_prefix = $5
+        LIMIT 1`,
+      [sourceAccountId, first.userId, first.channel, category, queuePrefix],
+    );
     let batchId = open?.id;
     if (batchId) {
-      await tx.notificationBatch.update({ where: { id: batchId }, data: { itemCount: { increment: group.length } } });
+      await tx.execute(`UPDATE notification_batches SET item_count = item_count + $2, updated_at = now() WHERE id = $1`, [
+        batchId,
+        group.length,
+      ]);
     } else {
       batchId = uuidv7();
-      await tx.notificationBatch.create({
-        data: {
-          id: batchId,
-          sourceAccountId,
-          userId: first.userId,
-          channel: first.channel,
-          category,
-          queuePrefix,
-          frequency: first.digest!.frequency,
-          itemCount: group.length,
-          sendAfter: new Date(Date.now() + first.digest!.windowSeconds * 1000),
-        },
-      });
+      await tx.execute(
+        `INSERT INTO notification_batches
+                (id, source_account_id, user_id, channel, category, queue_prefix, frequency, status, item_count,
+                 send_after, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 'open', $8, now() + ($9::int * interval '1 second'), now(), now())`,
+        [batchId, sourceAccountId, first.userId, first.channel, category, queuePrefix, first.digest!.frequency, group.length, first.digest!.windowSeconds],
+      );
     }
     for (const row of group) row.batchId = batchId;
   }
@@ -347,7 +339,7 @@ interface RowContext {
 }
 
 /** One INSERT for many rows (arrays unnested by Postgres), so a bulk of thousands is one statement. */
-async function insertRows(tx: Pick<PrismaClient, '$executeRawUnsafe'>, rows: PlannedRow[], ctx: RowContext): Promise<void> {
+async function insertRows(tx: Sql, rows: PlannedRow[], ctx: RowContext): Promise<void> {
   const json = new Map<unknown, string>();
   const asJson = (value: unknown): string => {
     let text = json.get(value);
@@ -357,7 +349,7 @@ async function insertRows(tx: Pick<PrismaClient, '$executeRawUnsafe'>, rows: Pla
     }
     return text;
   };
-  await tx.$executeRawUnsafe(
+  await tx.execute(
     `INSERT INTO notifications
             (id, source_account_id, user_id, template_name, template_version, channel, category, priority, status,
              recipient, subject, data, content, max_attempts, last_error, idempotency_key, batch_id, request_id,
@@ -367,26 +359,28 @@ async function insertRows(tx: Pick<PrismaClient, '$executeRawUnsafe'>, rows: Pla
        FROM unnest($9::uuid[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[],
                    $16::text[], $17::text[], $18::uuid[], $19::timestamptz[])
             AS t(id, user_id, channel, status, recipient, subject, data, content, last_error, batch_id, scheduled_for)`,
-    ctx.sourceAccountId,
-    ctx.template.name,
-    ctx.template.version,
-    ctx.category,
-    ctx.priority,
-    ctx.maxAttempts,
-    ctx.idempotencyKey,
-    getRequestId() ?? null,
-    rows.map((r) => r.id),
-    rows.map((r) => r.userId),
-    rows.map((r) => r.channel),
-    rows.map((r) => r.status),
-    rows.map((r) => r.recipient),
-    rows.map((r) => r.content?.subject ?? r.content?.title ?? null),
-    rows.map((r) => asJson(r.data)),
-    rows.map((r) => (r.content ? asJson(r.content) : null)),
-    rows.map((r) => r.lastError),
-    rows.map((r) => r.batchId),
-    rows.map((r) => r.scheduledFor?.toISOString() ?? null),
-    ctx.queuePrefix,
+    [
+      ctx.sourceAccountId,
+      ctx.template.name,
+      ctx.template.version,
+      ctx.category,
+      ctx.priority,
+      ctx.maxAttempts,
+      ctx.idempotencyKey,
+      getRequestId() ?? null,
+      rows.map((r) => r.id),
+      rows.map((r) => r.userId),
+      rows.map((r) => r.channel),
+      rows.map((r) => r.status),
+      rows.map((r) => r.recipient),
+      rows.map((r) => r.content?.subject ?? r.content?.title ?? null),
+      rows.map((r) => asJson(r.data)),
+      rows.map((r) => (r.content ? asJson(r.content) : null)),
+      rows.map((r) => r.lastError),
+      rows.map((r) => r.batchId),
+      rows.map((r) => r.scheduledFor?.toISOString() ?? null),
+      ctx.queuePrefix,
+    ],
   );
 }
 
@@ -404,10 +398,9 @@ async function dispatch(deps: SendDeps, ids: string[]): Promise<void> {
     deps.logger.warn({ err: failed.reason, count: ids.length - done.length }, 'could not publish now; the relay will');
   }
   if (done.length) {
-    await deps.prisma.$executeRawUnsafe(
-      `UPDATE notifications SET dispatched_at = now() WHERE id = ANY($1::uuid[]) AND dispatched_at IS NULL`,
+    await deps.sql.execute(`UPDATE notifications SET dispatched_at = now() WHERE id = ANY($1::uuid[]) AND dispatched_at IS NULL`, [
       done,
-    );
+    ]);
   }
 }
 
@@ -421,11 +414,11 @@ async function execute(
   idempotencyKey: string | undefined,
   hashInput: unknown,
 ): Promise<SendResult> {
-  const { prisma, config } = deps;
+  const { sql, config } = deps;
   const account = principal.sourceAccountId;
   const category = input.category ?? template.category;
   const userIds = [...new Set(recipients.map((r) => r.userId))];
-  const preferences = await loadPreferences(prisma, account, userIds);
+  const preferences = await loadPreferences(sql, account, userIds);
   const { rows, unreachable } = plan(template, recipients, { ...input, category }, preferences, config, kind === 'send' ? 'single' : 'bulk');
 
   const ctx: RowContext = {
@@ -467,22 +460,19 @@ async function execute(
     await assignDigests(tx, account, category, rows, ctx.queuePrefix);
     for (let i = 0; i < rows.length; i += 5000) await insertRows(tx, rows.slice(i, i + 5000), ctx);
     if (idempotencyKey) {
-      await tx.notificationIdempotencyKey.update({
-        where: { sourceAccountId_key: { sourceAccountId: account, key: idempotencyKey } },
-        data: { statusCode: 202, response: body as Prisma.InputJsonValue },
-      });
+      await tx.execute(
+        `UPDATE notification_idempotency_keys SET status_code = 202, response = $3::jsonb WHERE source_account_id = $1 AND key = $2`,
+        [account, idempotencyKey, JSON.stringify(body)],
+      );
     }
     return { status: 202, body, replayed: false };
   };
   let result: SendResult;
   try {
-    result = needsTransaction
-      ? await prisma.$transaction((tx) => write(tx), { timeout: 120_000, maxWait: 20_000 })
-      : await write(prisma as unknown as Tx);
+    result = needsTransaction ? await sql.transaction((tx) => write(tx)) : await write(sql);
   } catch (error) {
     // A concurrent request with the same key won the race on the notification rows' unique key.
-    const unique = error instanceof Prisma.PrismaClientKnownRequestError && (error.code === 'P2002' || /23505/.test(error.message));
-    if (unique && idempotencyKey) {
+    if (isUniqueViolation(error) && idempotencyKey) {
       throw Errors.conflict('IDEMPOTENCY_KEY_IN_USE', 'A request with this idempotency key is still being processed');
     }
     throw error;
@@ -524,7 +514,7 @@ export async function sendNotification(
   }
   checkDataSize(deps.config, input.data, 'data');
   const idempotencyKey = input.idempotencyKey ?? headerKey;
-  const template = await loadActiveTemplate(deps.prisma, principal.sourceAccountId, input.template);
+  const template = await loadActiveTemplate((text, params) => deps.sql.query(text, params), principal.sourceAccountId, input.template);
   const { idempotencyKey: _ignored, ...hashInput } = input;
   return execute(
     deps,
@@ -567,7 +557,7 @@ export async function sendBulk(deps: SendDeps, principal: Principal, raw: unknow
     });
   }
   const idempotencyKey = input.idempotencyKey ?? headerKey;
-  const template = await loadActiveTemplate(deps.prisma, principal.sourceAccountId, input.template);
+  const template = await loadActiveTemplate((text, params) => deps.sql.query(text, params), principal.sourceAccountId, input.template);
   const { idempotencyKey: _ignored, ...hashInput } = input;
   return execute(deps, principal, 'bulk', template, recipients, input, idempotencyKey, hashInput);
 }

@@ -261,20 +261,18 @@ export interface ActiveTemplate {
   smsBody: string | null;
 }
 
+/** A raw query (the hot path's pg pool, or Prisma's $queryRawUnsafe in the CLI). */
+export type QueryFn = (text: string, params: unknown[]) => Promise<unknown[]>;
+
 /** The active template a send uses (one indexed lookup, on every send); 404 TEMPLATE_NOT_FOUND otherwise. */
-export async function loadActiveTemplate(
-  prisma: Pick<PrismaClient, '$queryRawUnsafe'>,
-  sourceAccountId: string,
-  name: string,
-): Promise<ActiveTemplate> {
-  const rows = await prisma.$queryRawUnsafe<ActiveTemplate[]>(
+export async function loadActiveTemplate(query: QueryFn, sourceAccountId: string, name: string): Promise<ActiveTemplate> {
+  const rows = (await query(
     `SELECT id, name, version, category, channels, variables, subject, body_text AS "bodyText", body_html AS "bodyHtml",
             push_title AS "pushTitle", push_body AS "pushBody", sms_body AS "smsBody"
        FROM notification_templates
       WHERE source_account_id = $1 AND name = $2 AND is_active`,
-    sourceAccountId,
-    name,
-  );
+    [sourceAccountId, name],
+  )) as ActiveTemplate[];
   if (!rows[0]) throw Errors.notFound(`Template "${name}"`, 'TEMPLATE_NOT_FOUND');
   return rows[0];
 }
