@@ -19,6 +19,7 @@
  * created and removed.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
 import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import path from 'node:path';
@@ -81,6 +82,17 @@ interface Proc {
   child: ChildProcess;
   port: number;
   stop(): Promise<void>;
+}
+
+/** CPU time (user + system, ms) a process has used so far, from /proc (Linux). */
+function cpuMs(pid: number | undefined): number {
+  if (!pid) return NaN;
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // utime + stime, in 1/100 s ticks
+  } catch {
+    return NaN;
+  }
 }
 
 /** Starts a service entry point as its own process and waits until its /health answers. */
@@ -320,7 +332,8 @@ async function main(): Promise<void> {
 
   const api = await spawnService('services/notifications/src/main.ts', env, 'NOTIFICATIONS_PORT');
   const apiUrl = `http://127.0.0.1:${api.port}`;
-  for (let w = 0; w < WORKERS; w += 1) await spawnService('services/notifications/src/worker.ts', env, 'NOTIFICATIONS_WORKER_PORT');
+  const workers: Proc[] = [];
+  for (let w = 0; w < WORKERS; w += 1) workers.push(await spawnService('services/notifications/src/worker.ts', env, 'NOTIFICATIONS_WORKER_PORT'));
   cleanups.push(async () => {
     const connection = await amqp.connect(AMQP_URL);
     const channel = await connection.createChannel();
@@ -359,7 +372,25 @@ async function main(): Promise<void> {
   await throughput(apiUrl, 'sms', sms, warm);
 
   const results: Record<string, string | number>[] = [];
+  const cpu: Record<string, string | number>[] = [];
+  const processes = () => ({ api: api.child.pid, workers: workers.map((w) => w.child.pid) });
+  let mark = { api: 0, worker: 0, bench: 0 };
+  const snapshot = () => {
+    const p = processes();
+    const usage = process.cpuUsage();
+    return { api: cpuMs(p.api), worker: p.workers.reduce((sum: number, pid) => sum + cpuMs(pid), 0), bench: (usage.user + usage.system) / 1000 };
+  };
+  const startPhase = () => {
+    mark = snapshot();
+  };
   const row = (phase: string, r: { n: number; latency: ReturnType<typeof summarize> }, extra: Record<string, number>) => {
+    const now = snapshot();
+    cpu.push({
+      phase,
+      'API µs/notification': round(((now.api - mark.api) * 1000) / r.n, 0),
+      'worker µs/notification': round(((now.worker - mark.worker) * 1000) / r.n, 0),
+      'bench+receivers µs/notification': round(((now.bench - mark.bench) * 1000) / r.n, 0),
+    });
     results.push({
       phase,
       n: r.n,
@@ -372,15 +403,20 @@ async function main(): Promise<void> {
   };
   const only = process.env.BENCH_ONLY; // "bulk" or "single" runs one part
   if (only !== 'single') {
+  startPhase();
   const a = await throughput(apiUrl, 'email', emails, ranges.emailThroughput!);
   row('email, max throughput (bulk API → RabbitMQ → SMTP)', a, { 'accepted/s': a.acceptedPerSecond, 'delivered/s': a.deliveredPerSecond });
+  startPhase();
   const b = await steady(apiUrl, 'email', emails, ranges.emailSteady!, RATE);
   row(`email, steady ${RATE}/s`, b, { 'accepted/s': b.offeredPerSecond, 'delivered/s': b.deliveredPerSecond });
+  startPhase();
   const c = await throughput(apiUrl, 'sms', sms, ranges.smsThroughput!);
   row('SMS, max throughput (bulk API → RabbitMQ → Twilio stand-in)', c, { 'accepted/s': c.acceptedPerSecond, 'delivered/s': c.deliveredPerSecond });
+  startPhase();
   const d = await steady(apiUrl, 'sms', sms, ranges.smsSteady!, RATE);
   row(`SMS, steady ${RATE}/s`, d, { 'accepted/s': d.offeredPerSecond, 'delivered/s': d.deliveredPerSecond });
   printTable('Bulk sends: enqueue (bulk request sent) → received by the SMTP receiver / HTTP stand-in', results);
+  printTable('CPU time per notification (from /proc; independent of how busy the machine is)', cpu);
   }
   if (only === 'bulk') return;
 

@@ -91,6 +91,8 @@ describe('notifications delivery (RabbitMQ, Postgres, SMTP)', () => {
     expect(mail.from?.value[0]).toMatchObject({ name: 'Test App', address: 'no-reply@test.example' });
     expect(mail.messageId).toBe(`<${id}@nself.notifications>`);
     expect(mail.headers.get('x-notification-id')).toBe(id);
+    expect((mail.to as { value: { address: string }[] }).value[0]!.address).toBe(to);
+    expect(Math.abs(mail.date!.getTime() - Date.now())).toBeLessThan(60_000);
 
     const row = await waitFor(async () => {
       const body = await statusOf(account, id);

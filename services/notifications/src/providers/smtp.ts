@@ -1,4 +1,6 @@
 import nodemailer, { type Transporter } from 'nodemailer';
+import addressparser from 'nodemailer/lib/addressparser';
+import MailComposer from 'nodemailer/lib/mail-composer';
 import type SMTPPool from 'nodemailer/lib/smtp-pool/index.js';
 import { ProviderError, type DeliveryRequest, type DeliveryResult, type Provider } from './types.js';
 
@@ -8,6 +10,18 @@ export interface SmtpOptions {
   from: string;
   poolSize: number;
   timeoutMs: number;
+}
+
+// Placeholders of a composed message, replaced per recipient (plain ASCII tokens MIME leaves alone).
+const TO = 'nself-to-placeholder@nself.invalid';
+const MESSAGE_ID = '<nself-message-id-placeholder@nself.invalid>';
+const NOTIFICATION_ID = 'nself-notification-id-placeholder';
+const DATE_LINE = /^Date: .*$/m;
+const PLAIN_ADDRESS = /^[\x21-\x7e]{1,254}$/;
+const CACHE_SIZE = 200;
+
+function rfc2822Date(date: Date): string {
+  return date.toUTCString().replace('GMT', '+0000');
 }
 
 const TRANSIENT_CODES = new Set(['ECONNECTION', 'ETIMEDOUT', 'ESOCKET', 'EDNS', 'ECONNREFUSED', 'ECONNRESET', 'ETLS']);
@@ -49,21 +63,71 @@ export class SmtpProvider implements Provider {
     return true;
   }
 
+  /**
+   * A message is composed (MIME, encodings) once per distinct content and reused for every recipient
+   * of it with the recipient's To, Message-ID, notification id and date put in: a bulk send of one
+   * template composes once. Composition is nodemailer's (MailComposer); only those header values differ.
+   */
+  private readonly composed = new Map<string, Promise<string>>();
+
+  private compose(from: string, request: DeliveryRequest): Promise<string> {
+    const { subject, text, html } = request.content;
+    const key = JSON.stringify([from, subject, text, html, request.category]);
+    let message = this.composed.get(key);
+    if (!message) {
+      if (this.composed.size >= CACHE_SIZE) this.composed.delete(this.composed.keys().next().value!);
+      const composer = new MailComposer({
+        from,
+        to: TO,
+        subject,
+        text,
+        html,
+        messageId: MESSAGE_ID,
+        date: new Date(),
+        headers: { 'X-Notification-Id': NOTIFICATION_ID, 'X-Notification-Category': request.category },
+      });
+      message = new Promise<string>((resolve, reject) =>
+        composer.compile().build((error, built) => (error ? reject(error) : resolve(built.toString('latin1')))),
+      );
+      message.catch(() => this.composed.delete(key));
+      this.composed.set(key, message);
+    }
+    return message;
+  }
+
   async send(request: DeliveryRequest): Promise<DeliveryResult> {
     const from = typeof request.settings?.from === 'string' ? request.settings.from : this.options.from;
+    // The same Message-ID on every attempt: a copy resent after an in-doubt crash is recognisably the
+    // same message to the receiving side.
+    const messageId = `<${request.notificationId}@nself.notifications>`;
     try {
-      const info = await this.transport.sendMail({
-        from,
-        to: request.to,
-        subject: request.content.subject,
-        text: request.content.text,
-        html: request.content.html,
-        // The same Message-ID on every attempt: a copy resent after an in-doubt crash is recognisably
-        // the same message to the receiving side.
-        messageId: `<${request.notificationId}@nself.notifications>`,
-        headers: { 'X-Notification-Id': request.notificationId, 'X-Notification-Category': request.category },
+      if (!PLAIN_ADDRESS.test(request.to)) {
+        // Internationalized addresses: let nodemailer compose the whole message for this one.
+        const info = await this.transport.sendMail({
+          from,
+          to: request.to,
+          subject: request.content.subject,
+          text: request.content.text,
+          html: request.content.html,
+          messageId,
+          headers: { 'X-Notification-Id': request.notificationId, 'X-Notification-Category': request.category },
+        });
+        return { messageId: info.messageId ?? messageId };
+      }
+      const template = await this.compose(from, request);
+      const split = template.indexOf('\r\n\r\n');
+      const head = template
+        .slice(0, split)
+        .replace(`To: ${TO}`, `To: ${request.to}`)
+        .replace(`Message-ID: ${MESSAGE_ID}`, `Message-ID: ${messageId}`)
+        .replace(`X-Notification-ID: ${NOTIFICATION_ID}`, `X-Notification-ID: ${request.notificationId}`)
+        .replace(DATE_LINE, `Date: ${rfc2822Date(new Date())}`);
+      const sender = addressparser(from, { flatten: true })[0]?.address ?? from;
+      await this.transport.sendMail({
+        envelope: { from: sender, to: [request.to] },
+        raw: Buffer.from(head + template.slice(split), 'latin1'),
       });
-      return { messageId: info.messageId ?? null };
+      return { messageId };
     } catch (error) {
       throw classifySmtpError(this.name, error);
     }

@@ -55,7 +55,8 @@ export function kindForStatus(status: number): FailureKind {
 
 /** Errors thrown by fetch itself (DNS, refused, reset, timeout) are worth retrying. */
 export function networkError(provider: string, error: unknown): ProviderError {
-  const e = error as { name?: string; message?: string; cause?: { code?: string } };
-  const reason = e.name === 'TimeoutError' ? 'timed out' : (e.cause?.code ?? e.message ?? 'network error');
-  return new ProviderError(`${provider}: ${reason}`, 'transient', { status: e.cause?.code ?? e.name });
+  const e = error as { name?: string; message?: string; code?: string; cause?: { code?: string } };
+  const code = e.code ?? e.cause?.code;
+  const reason = e.name === 'TimeoutError' ? 'timed out' : (code ?? e.message ?? 'network error');
+  return new ProviderError(`${provider}: ${reason}`, 'transient', { status: code ?? e.name });
 }
