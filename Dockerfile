@@ -102,7 +102,20 @@ EXPOSE 3104 3114
 HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 CMD ["node", "/usr/local/lib/nself/healthcheck.mjs", "3104"]
 CMD ["node", "dist/main.js"]
 
-FROM runtime AS jobs
+# jobs' `database-backup` job type streams pg_dump into S3: the worker needs pg_dump (Debian's
+# postgresql-client, the same major version as compose.yaml's PostgreSQL; pg_dump refuses newer
+# servers). JOBS_PACKAGES="" builds without it. Installed before the app layer.
+FROM base AS jobs
+ARG JOBS_PACKAGES="postgresql-client"
+RUN if [ -n "${JOBS_PACKAGES}" ]; then \
+      apt-get update \
+      && apt-get install -y --no-install-recommends ${JOBS_PACKAGES} \
+      && rm -rf /var/lib/apt/lists/*; \
+    fi
+ENV NODE_ENV=production
+COPY --from=builder /runtime/ ./
+COPY --from=builder /tools/healthcheck.mjs /usr/local/lib/nself/healthcheck.mjs
+USER node
 RUN test -f services/jobs/dist/main.js || { echo 'target jobs needs --build-arg PACKAGE=@nself/jobs' >&2; exit 1; }
 WORKDIR /app/services/jobs
 EXPOSE 3105 3115

@@ -246,9 +246,13 @@ describe('Dockerfile', () => {
     expect(dockerfile).toMatch(/turbo prune "\$\{PACKAGE\}" --docker/);
     expect(dockerfile).toMatch(/^USER node$/m);
     const instructions = dockerfile.replace(/^\s*#.*$/gm, '');
-    // no build tools in any stage (apt installs only file-processing's runtime media tools)
+    // no build tools in any stage (apt installs only runtime tools: PDF/video renderers, pg_dump)
     expect(instructions).not.toMatch(/\bcurl\b|\bwget\b|build-essential|\bgcc\b|\bg\+\+|\bmake\b|python3|node-gyp/);
-    expect(instructions.match(/apt-get install[^\n]*/g)).toEqual(['apt-get install -y --no-install-recommends ${FILE_MEDIA_PACKAGES} \\']);
+    expect(instructions.match(/apt-get install[^\n]*/g)).toEqual([
+      'apt-get install -y --no-install-recommends ${FILE_MEDIA_PACKAGES} \\',
+      'apt-get install -y --no-install-recommends ${JOBS_PACKAGES} \\',
+    ]);
+    expect(dockerfile).toMatch(/^ARG JOBS_PACKAGES="postgresql-client"$/m);
     expect(dockerfile).toMatch(/^ARG FILE_MEDIA_PACKAGES="poppler-utils"$/m);
     expect(dockerfile).not.toMatch(/^(ENV|ARG)\s+\S*(SECRET|PASSWORD|TOKEN)/im);
     // every stage builds on the one node base (one libc for sharp)

@@ -66,12 +66,12 @@ describe(`the stack through the gateway (${variant})`, () => {
     const alice = realtime(`alice-${runId}`);
     const bob = realtime(`bob-${runId}`);
     await Promise.all([alice.connect(), bob.connect()]);
-    const created = await api<{ id: string; name: string }>('POST', '/realtime/v1/rooms', {
+    const created = await api<{ room: { id: string; name: string } }>('POST', '/realtime/v1/rooms', {
       token: token(`alice-${runId}`, { sourceAccountId: account }),
       json: { name: `chat-${runId}`, visibility: 'public' },
     });
-    expect(created.status).toBe(201);
-    const roomId = created.body.id;
+    expect(created.status, created.text).toBe(201);
+    const roomId = created.body.room.id;
     await alice.join(roomId);
     await bob.join(roomId);
 
@@ -165,10 +165,13 @@ describe(`the stack through the gateway (${variant})`, () => {
     expect(page.status).toBe(200);
     expect(page.headers.get('content-type')).toMatch(/text\/html/);
     expect(page.text).toMatch(/nself jobs/);
-    // its assets and API resolve under the gateway's prefix
-    const asset = /(?:src|href)="(\/jobs\/dashboard\/static\/[^"]+)"/.exec(page.text)?.[1];
-    expect(asset, 'a static asset under /jobs/dashboard/static').toBeDefined();
-    expect((await api('GET', asset!, { headers: basic })).status).toBe(200);
+    // its assets and API resolve under the gateway's prefix (relative to <base href>)
+    expect(/<base href="([^"]+)"/.exec(page.text)?.[1]).toBe('/jobs/dashboard/');
+    const asset = /<link href="(static\/css\/[^"]+\.css)"/.exec(page.text)?.[1];
+    expect(asset, 'the stylesheet under static/').toBeDefined();
+    const css = await api('GET', `/jobs/dashboard/${asset}`, { headers: basic });
+    expect(css.status).toBe(200);
+    expect(css.headers.get('content-type')).toMatch(/text\/css/);
     const queues = await api<{ queues: { name: string }[] }>('GET', '/jobs/dashboard/api/queues', { headers: basic });
     expect(queues.status).toBe(200);
     expect(queues.body.queues.length).toBeGreaterThan(0);
