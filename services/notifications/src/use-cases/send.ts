@@ -18,7 +18,7 @@ import {
 import { prepareData, renderForChannel } from '../domain/templates.js';
 import { PRIORITIES, type NotificationStatus, type Priority, type RenderedContent } from '../domain/types.js';
 import type { ApiMetrics } from '../metrics.js';
-import { CATEGORY, loadActiveTemplate, TEMPLATE_NAME, toSource, type ActiveTemplate as NotificationTemplate } from './templates.js';
+import { CATEGORY, TEMPLATE_NAME, toSource, type ActiveTemplate as NotificationTemplate } from './templates.js';
 
 export interface SendDeps {
   sql: Sql;
@@ -217,23 +217,49 @@ function plan(
   return { rows, unreachable };
 }
 
-async function loadPreferences(sql: Sql, sourceAccountId: string, userIds: string[]): Promise<Map<string, PreferenceRow[]>> {
-  const byUser = new Map<string, PreferenceRow[]>();
-  for (let i = 0; i < userIds.length; i += 5000) {
-    const rows = await sql.query<PreferenceRow>(
-      `SELECT user_id AS "userId", channel, category, enabled, address, quiet_hours_start AS "quietHoursStart",
-              quiet_hours_end AS "quietHoursEnd", timezone, digest_frequency AS "digestFrequency"
-         FROM notification_preferences
-        WHERE source_account_id = $1 AND user_id = ANY($2::text[])`,
-      [sourceAccountId, userIds.slice(i, i + 5000)],
-    );
-    for (const row of rows) {
-      const list = byUser.get(row.userId) ?? [];
-      list.push(row);
-      byUser.set(row.userId, list);
-    }
+const PREFERENCE_COLUMNS = `user_id AS "userId", channel, category, enabled, address, quiet_hours_start AS "quietHoursStart",
+       quiet_hours_end AS "quietHoursEnd", timezone, digest_frequency AS "digestFrequency"`;
+const PREFERENCE_CHUNK = 5000;
+
+function groupPreferences(rows: PreferenceRow[], into = new Map<string, PreferenceRow[]>()): Map<string, PreferenceRow[]> {
+  for (const row of rows) {
+    const list = into.get(row.userId) ?? [];
+    list.push(row);
+    into.set(row.userId, list);
   }
-  return byUser;
+  return into;
+}
+
+/**
+ * The active template and the recipients' preferences in one round trip (the first 5,000 users;
+ * larger bulks read the rest in chunks). 404 TEMPLATE_NOT_FOUND when there is no active template.
+ */
+async function loadTemplateAndPreferences(
+  sql: Sql,
+  sourceAccountId: string,
+  name: string,
+  userIds: string[],
+): Promise<{ template: NotificationTemplate; preferences: Map<string, PreferenceRow[]> }> {
+  const [row] = await sql.query<{ template: NotificationTemplate | null; prefs: PreferenceRow[] }>(
+    `SELECT (SELECT row_to_json(t) FROM (
+               SELECT id, name, version, category, channels, variables, subject, body_text AS "bodyText",
+                      body_html AS "bodyHtml", push_title AS "pushTitle", push_body AS "pushBody", sms_body AS "smsBody"
+                 FROM notification_templates WHERE source_account_id = $1 AND name = $2 AND is_active) t) AS template,
+            (SELECT coalesce(json_agg(p), '[]'::json) FROM (
+               SELECT ${PREFERENCE_COLUMNS} FROM notification_preferences
+                WHERE source_account_id = $1 AND user_id = ANY($3::text[])) p) AS prefs`,
+    [sourceAccountId, name, userIds.slice(0, PREFERENCE_CHUNK)],
+  );
+  if (!row?.template) throw Errors.notFound(`Template "${name}"`, 'TEMPLATE_NOT_FOUND');
+  const preferences = groupPreferences(row.prefs);
+  for (let i = PREFERENCE_CHUNK; i < userIds.length; i += PREFERENCE_CHUNK) {
+    const rows = await sql.query<PreferenceRow>(
+      `SELECT ${PREFERENCE_COLUMNS} FROM notification_preferences WHERE source_account_id = $1 AND user_id = ANY($2::text[])`,
+      [sourceAccountId, userIds.slice(i, i + PREFERENCE_CHUNK)],
+    );
+    groupPreferences(rows, preferences);
+  }
+  return { template: row.template, preferences };
 }
 
 type Tx = Sql;
@@ -408,7 +434,7 @@ async function execute(
   deps: SendDeps,
   principal: Principal,
   kind: 'send' | 'bulk',
-  template: NotificationTemplate,
+  templateName: string,
   recipients: Recipient[],
   input: SendInput | BulkInput,
   idempotencyKey: string | undefined,
@@ -416,9 +442,9 @@ async function execute(
 ): Promise<SendResult> {
   const { sql, config } = deps;
   const account = principal.sourceAccountId;
-  const category = input.category ?? template.category;
   const userIds = [...new Set(recipients.map((r) => r.userId))];
-  const preferences = await loadPreferences(sql, account, userIds);
+  const { template, preferences } = await loadTemplateAndPreferences(sql, account, templateName, userIds);
+  const category = input.category ?? template.category;
   const { rows, unreachable } = plan(template, recipients, { ...input, category }, preferences, config, kind === 'send' ? 'single' : 'bulk');
 
   const ctx: RowContext = {
@@ -514,13 +540,12 @@ export async function sendNotification(
   }
   checkDataSize(deps.config, input.data, 'data');
   const idempotencyKey = input.idempotencyKey ?? headerKey;
-  const template = await loadActiveTemplate((text, params) => deps.sql.query(text, params), principal.sourceAccountId, input.template);
   const { idempotencyKey: _ignored, ...hashInput } = input;
   return execute(
     deps,
     principal,
     'send',
-    template,
+    input.template,
     [{ userId: input.userId, to: input.to, path: '' }],
     input,
     idempotencyKey,
@@ -557,7 +582,6 @@ export async function sendBulk(deps: SendDeps, principal: Principal, raw: unknow
     });
   }
   const idempotencyKey = input.idempotencyKey ?? headerKey;
-  const template = await loadActiveTemplate((text, params) => deps.sql.query(text, params), principal.sourceAccountId, input.template);
   const { idempotencyKey: _ignored, ...hashInput } = input;
-  return execute(deps, principal, 'bulk', template, recipients, input, idempotencyKey, hashInput);
+  return execute(deps, principal, 'bulk', input.template, recipients, input, idempotencyKey, hashInput);
 }
