@@ -33,7 +33,7 @@ export type Command =
   | { type: 'close' };
 
 export type Reply =
-  | { type: 'connected'; ok: number; failed: number; errors: string[]; instances: Record<string, number>; ms: number }
+  | { type: 'connected'; ok: number; failed: number; retries: number; errors: string[]; instances: Record<string, number>; ms: number }
   | { type: 'count'; connected: number }
   | {
       type: 'loaded';
@@ -56,6 +56,7 @@ const send = (reply: Reply) => process.send?.(reply);
 const clients: Client[] = [];
 let mode: 'nself' | 'bare' = 'nself';
 let received = 0;
+let retries = 0;
 let crossReplica: number[] = [];
 let sameReplica: number[] = [];
 
@@ -72,6 +73,19 @@ function onDelivery(client: Client, sender: string, sentAt: number, senderInstan
   const latency = nowMs() - sentAt;
   if (senderInstance === client.instance) sameReplica.push(latency);
   else crossReplica.push(latency);
+}
+
+/** Like a real client: a failed attempt (e.g. a full accept queue during the connect burst) is retried with backoff. */
+async function connectWithRetry(spec: ClientSpec, command: Extract<Command, { type: 'connect' }>): Promise<Client> {
+  for (let attempt = 0; ; attempt += 1) {
+    try {
+      return await connectOne(spec, command);
+    } catch (error) {
+      if (attempt >= 4) throw error;
+      retries += 1;
+      await new Promise((resolve) => setTimeout(resolve, 500 * 2 ** attempt * (0.5 + Math.random())));
+    }
+  }
 }
 
 async function connectOne(spec: ClientSpec, command: Extract<Command, { type: 'connect' }>): Promise<Client> {
@@ -105,7 +119,9 @@ async function connectOne(spec: ClientSpec, command: Extract<Command, { type: 'c
     }
     socket.once('connect_error', (error) => {
       clearTimeout(timer);
-      reject(error);
+      socket.disconnect();
+      const cause = (error as Error & { description?: { message?: string } }).description?.message;
+      reject(new Error(cause ? `${error.message}: ${cause}` : error.message));
     });
   });
   if (command.mode === 'nself') {
@@ -132,7 +148,7 @@ async function connectAll(command: Extract<Command, { type: 'connect' }>): Promi
   for (let i = 0; i < command.clients.length; i += 1) {
     const spec = command.clients[i]!;
     pending.push(
-      connectOne(spec, command).then(
+      connectWithRetry(spec, command).then(
         (client) => {
           clients.push(client);
           added.push(client);
@@ -150,7 +166,8 @@ async function connectAll(command: Extract<Command, { type: 'connect' }>): Promi
   await Promise.all(pending);
   const instances: Record<string, number> = {};
   for (const c of added) instances[c.instance] = (instances[c.instance] ?? 0) + 1;
-  send({ type: 'connected', ok: added.length, failed, errors, instances, ms: Date.now() - started });
+  send({ type: 'connected', ok: added.length, failed, retries, errors, instances, ms: Date.now() - started });
+  retries = 0;
 }
 
 async function load(command: Extract<Command, { type: 'load' }>): Promise<void> {

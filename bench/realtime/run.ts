@@ -76,6 +76,18 @@ function startEntry(entry: string, env: Record<string, string>, readyMsg: string
   });
 }
 
+/** CPU seconds (user + system) a process has used so far. */
+function cpuSeconds(pid: number): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return NaN;
+  }
+}
+
+let redisPid: number | undefined;
+
 function rssKb(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
@@ -170,6 +182,7 @@ interface ScenarioResult {
   scenario: string;
   held: number;
   failed: number;
+  retried: number;
   connectSeconds: number;
   rssPerConnKb: number[];
   loads: {
@@ -194,6 +207,7 @@ async function runScenario(
   replicas: Service[],
   instanceIds: string[],
   roomIds: string[],
+  gatewayPid?: number,
 ): Promise<ScenarioResult> {
   console.log(`\n# ${scenario}: connecting ${CLIENTS} clients …`);
   const loaders = Array.from({ length: Math.max(1, Math.ceil(CLIENTS / PER_PROCESS)) }, () => new LoadProcess());
@@ -228,7 +242,9 @@ async function runScenario(
   const connected = [...first, ...(await connectHalf(1))];
   const connectSeconds = (Date.now() - started - 3000) / 1000;
   const failed = connected.reduce((n, c) => n + c.failed, 0);
-  if (failed) console.log(`  ${failed} connections failed, e.g. ${connected.flatMap((c) => c.errors).slice(0, 3).join('; ')}`);
+  const retried = connected.reduce((n, c) => n + c.retries, 0);
+  if (failed) console.log(`  ${failed} connections failed after retries, e.g. ${connected.flatMap((c) => c.errors).slice(0, 3).join('; ')}`);
+  if (retried) console.log(`  ${retried} connection attempts were retried`);
   const perInstance = countByInstance(connected);
   console.log(`  connected in ${round(connectSeconds, 1)} s; per replica: ${JSON.stringify(perInstance)}`);
 
@@ -245,8 +261,22 @@ async function runScenario(
   for (const offered of RATES) {
     const messagesPerSecond = offered / (ROOM_SIZE - 1);
     console.log(`  load: ${offered} deliveries/s offered (${round(messagesPerSecond)} messages/s) for ${SECONDS} s …`);
+    const watched: [string, number][] = [
+      ...replicas.map((r, i): [string, number] => [`replica ${i + 1}`, r.child.pid!]),
+      ...(gatewayPid ? [['gateway', gatewayPid] as [string, number]] : []),
+      ...loaders.map((l, i): [string, number] => [`load gen ${i + 1}`, l.child.pid!]),
+      ...(redisPid ? [['redis-server', redisPid] as [string, number]] : []),
+    ];
+    const cpuBefore = watched.map(([, pid]) => cpuSeconds(pid));
+    const loadStarted = Date.now();
     const results = await Promise.all(
       loaders.map((l) => l.ask({ type: 'load', messagesPerSecond: messagesPerSecond / loaders.length, seconds: SECONDS, warmupSeconds: WARMUP }, 'loaded')),
+    );
+    const wall = (Date.now() - loadStarted) / 1000;
+    console.log(
+      `  CPU during the load (% of one core): ${watched
+        .map(([name, pid], i) => `${name} ${Math.round((100 * (cpuSeconds(pid) - cpuBefore[i]!)) / wall)}%`)
+        .join(', ')}; machine load average ${readFileSync('/proc/loadavg', 'utf8').split(' ')[0]}`,
     );
     const received = results.reduce((n, r) => n + r.received, 0);
     const cross = results.flatMap((r) => r.crossReplica);
@@ -263,7 +293,23 @@ async function runScenario(
   for (const l of loaders) l.child.kill();
   // Let the replicas process the disconnects before the next scenario measures its baseline.
   await new Promise((resolve) => setTimeout(resolve, 3000));
-  return { scenario, held, failed, connectSeconds, rssPerConnKb, loads };
+  return { scenario, held, failed, retried, connectSeconds, rssPerConnKb, loads };
+}
+
+/** The local redis-server's pid (for its CPU figure), when Redis runs on this machine. */
+async function findRedisPid(): Promise<number | undefined> {
+  const { Redis } = await import('ioredis');
+  const redis = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  try {
+    await redis.connect();
+    const info = await redis.info('server');
+    const pid = Number(/process_id:(\d+)/.exec(info)?.[1]);
+    return Number.isFinite(pid) && pid > 0 && cpuSeconds(pid) >= 0 ? pid : undefined;
+  } catch {
+    return undefined;
+  } finally {
+    redis.disconnect();
+  }
 }
 
 async function main(): Promise<void> {
@@ -271,6 +317,7 @@ async function main(): Promise<void> {
     `bench/realtime: ${CLIENTS} clients, rooms of ${ROOM_SIZE}, ${RATES.join('/')} deliveries/s for ${SECONDS} s (+${WARMUP} s warm-up), scenarios ${SCENARIOS.join(', ')}`,
   );
   const results: ScenarioResult[] = [];
+  redisPid = await findRedisPid();
   const gatewayEnv = (urls: string) => ({
     GATEWAY_PORT: '0',
     GATEWAY_HOST: '127.0.0.1',
@@ -308,7 +355,7 @@ async function main(): Promise<void> {
       const roomIds = await createRooms(gateway.url);
       const ids = ['realtime-0', 'realtime-1'];
       if (SCENARIOS.includes('nself-gateway')) {
-        results.push(await runScenario('nself realtime via gateway', 'nself', [{ url: gateway.url, path: '/realtime/socket.io' }], replicas, ids, roomIds));
+        results.push(await runScenario('nself realtime via gateway', 'nself', [{ url: gateway.url, path: '/realtime/socket.io' }], replicas, ids, roomIds, gateway.child.pid));
       }
       if (SCENARIOS.includes('nself-direct')) {
         results.push(await runScenario('nself realtime direct', 'nself', replicas.map((r) => ({ url: r.url, path: '/socket.io' })), replicas, ids, roomIds));
@@ -326,7 +373,7 @@ async function main(): Promise<void> {
     const roomIds = Array.from({ length: roomCount() }, (_, r) => `room-${r}`);
     const ids = servers.map((s) => `bare-${s.child.pid}`);
     if (SCENARIOS.includes('bare-gateway')) {
-      results.push(await runScenario('bare Socket.IO + Redis adapter via gateway', 'bare', [{ url: gateway.url, path: '/realtime/socket.io' }], servers, ids, roomIds));
+      results.push(await runScenario('bare Socket.IO + Redis adapter via gateway', 'bare', [{ url: gateway.url, path: '/realtime/socket.io' }], servers, ids, roomIds, gateway.child.pid));
     }
     if (SCENARIOS.includes('bare-direct')) {
       results.push(await runScenario('bare Socket.IO + Redis adapter direct', 'bare', servers.map((s) => ({ url: s.url, path: '/socket.io' })), servers, ids, roomIds));
@@ -340,6 +387,7 @@ async function main(): Promise<void> {
       scenario: r.scenario,
       'clients held': r.held,
       failed: r.failed,
+      'retried attempts': r.retried,
       'connect s': round(r.connectSeconds, 1),
       'RSS/conn KB (replica 1)': round(r.rssPerConnKb[0] ?? NaN, 1),
       'RSS/conn KB (replica 2)': round(r.rssPerConnKb[1] ?? NaN, 1),

@@ -186,7 +186,8 @@ export function createRealtimeService(config: RealtimeConfig, options: RealtimeS
       }
       await new Promise<void>((resolve, reject) => {
         httpServer.once('error', reject);
-        httpServer.listen(config.port, config.host, () => {
+        // A deep accept queue: after a replica dies thousands of clients reconnect at once.
+        httpServer.listen({ port: config.port, host: config.host, backlog: 2048 }, () => {
           httpServer.off('error', reject);
           resolve();
         });

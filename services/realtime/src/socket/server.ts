@@ -159,9 +159,9 @@ export function createSocketServer(
   const cleanups = new Set<Promise<unknown>>();
   /** Engine.IO socket → our socket data, for the shared ping/pong listeners. */
   const engineSockets = new WeakMap<object, SocketData>();
-  // Activity is written at most this often per socket; well under the away timeout so an away user's
-  // next action always reaches Redis.
-  const activityWriteMs = Math.min(5000, Math.floor(env.REALTIME_AWAY_AFTER_MS / 3));
+  // Activity is written at most this often per socket (not on every message: Redis stays cheap per
+  // message); well under the away timeout, so an away user's next action always reaches Redis.
+  const activityWriteMs = Math.min(60_000, Math.floor(env.REALTIME_AWAY_AFTER_MS / 3));
   const cors = config.corsOrigins.length
     ? { origin: config.corsOrigins.includes('*') ? true : config.corsOrigins, credentials: !config.corsOrigins.includes('*') }
     : undefined;
@@ -236,6 +236,28 @@ export function createSocketServer(
     socket.conn.on('packet', onPacket);
     scheduleExpiry(socket);
 
+    // Events are accepted right away; each handler waits for this registration. `connected` is sent
+    // once the connection is registered, so whatever the client does next (and whatever other replicas
+    // read, e.g. its presence) already sees it.
+    data.ready = track(register(socket)).then(
+      () => {
+        data.ready = READY;
+        greet(socket);
+      },
+      (error: unknown) => {
+        data.ready = READY;
+        logger.error({ err: error, socketId: socket.id }, 'connection registration failed');
+        greet(socket);
+      },
+    );
+    // One shared listener for every client event and one for disconnect: no closures per socket.
+    socket.onAny(onClientEvent);
+    socket.on('disconnect', onDisconnect);
+  });
+
+  function greet(socket: IoSocket): void {
+    const { principal, expiresAt } = socket.data;
+    if (!socket.connected) return;
     socket.emit('connected', {
       socketId: socket.id,
       instanceId,
@@ -249,27 +271,13 @@ export function createSocketServer(
       },
     });
     socket.emit('authenticated', {
-      userId,
-      sourceAccountId: account,
+      userId: principal.userId,
+      sourceAccountId: principal.sourceAccountId,
       roles: principal.roles,
       anonymous: principal.via === 'anonymous',
-      expiresAt: data.expiresAt ? new Date(data.expiresAt).toISOString() : null,
+      expiresAt: expiresAt ? new Date(expiresAt).toISOString() : null,
     });
-
-    // Events are accepted right away; each handler waits for this registration.
-    data.ready = track(register(socket)).then(
-      () => {
-        data.ready = READY;
-      },
-      (error: unknown) => {
-        data.ready = READY;
-        logger.error({ err: error, socketId: socket.id }, 'connection registration failed');
-      },
-    );
-    // One shared listener for every client event and one for disconnect: no closures per socket.
-    socket.onAny(onClientEvent);
-    socket.on('disconnect', onDisconnect);
-  });
+  }
 
   function onDisconnect(this: IoSocket, reason: string): void {
     clearTimeout(this.data.expiryTimer);
