@@ -418,7 +418,7 @@ async function main(): Promise<void> {
   const d = await steady(apiUrl, 'sms', sms, ranges.smsSteady!, RATE);
   row(`SMS, steady ${RATE}/s`, d, { 'accepted/s': d.offeredPerSecond, 'delivered/s': d.deliveredPerSecond });
   printTable('Bulk sends: enqueue (bulk request sent) → received by the SMTP receiver / HTTP stand-in', results);
-  printTable('CPU time per notification (from /proc; independent of how busy the machine is)', cpu);
+  printTable('CPU time per notification (user + system, from /proc: what each process spent, less sensitive to a busy machine than rates)', cpu);
   }
   if (only === 'bulk') return;
 

@@ -31,18 +31,19 @@ export interface DeliveryDeps {
   options: DeliveryOptions;
 }
 
-/** Bounds concurrent work: run() waits for a free slot. */
+/** Bounds concurrent work: run() waits for a free slot; a finishing task hands its slot to the next. */
 function createLimiter(max: number) {
   let active = 0;
   const waiting: (() => void)[] = [];
   return async function run<T>(task: () => Promise<T>): Promise<T> {
     if (active >= max) await new Promise<void>((resolve) => waiting.push(resolve));
-    active += 1;
+    else active += 1;
     try {
       return await task();
     } finally {
-      active -= 1;
-      waiting.shift()?.();
+      const next = waiting.shift();
+      if (next) next();
+      else active -= 1;
     }
   };
 }
