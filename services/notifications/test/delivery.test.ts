@@ -171,6 +171,26 @@ describe('notifications delivery (RabbitMQ, Postgres, SMTP)', () => {
     expect(subjects.sort()).toEqual(['Welcome, Alarm!', 'Welcome, Q!']);
   });
 
+  it('does not send a deferred message to a user who opted out while it waited', async () => {
+    const account = uniqueName('acct');
+    const to = `${uniqueName('u')}@example.com`;
+    await createTemplate(account, welcome);
+    const zone = 'Europe/Lisbon';
+    const local = DateTime.now().setZone(zone);
+    const quietHours = { start: local.minus({ hours: 1 }).toFormat('HH:mm'), end: local.plus({ hours: 1 }).toFormat('HH:mm') };
+    await request(base).put('/v1/users/u9/preferences').set(admin(account)).send([{ channel: 'email', address: to, quietHours, timezone: zone }]).expect(200);
+    const res = await request(base).post('/v1/notifications').set(admin(account)).send({ userId: 'u9', template: 'welcome', data: { name: 'Gone' } });
+    expect(res.body.status).toBe('deferred');
+    await request(base).put('/v1/users/u9/preferences').set(admin(account)).send([{ channel: 'email', category: 'account', enabled: false }]).expect(200);
+    await withDb((db) => db.query(`UPDATE notifications SET scheduled_for = now() WHERE id = $1`, [res.body.id]));
+    const row = await waitFor(async () => {
+      const body = await statusOf(account, res.body.id);
+      return body.status === 'skipped' ? body : null;
+    }, { timeoutMs: 15_000, label: 'status skipped' });
+    expect(row.lastError).toBe('the user opted out before it was sent');
+    expect(mailsTo(primary, to)).toHaveLength(0);
+  });
+
   it('holds a scheduled send until its time', async () => {
     const account = uniqueName('acct');
     const to = `${uniqueName('u')}@example.com`;

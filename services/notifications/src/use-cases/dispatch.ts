@@ -4,7 +4,8 @@ import type { Logger } from '@nself/logging';
 import type { NotificationQueue } from '../adapters/queue.js';
 import type { Channel } from '../config.js';
 import { uuidv7 } from '../domain/ids.js';
-import { quietHoursEnd, resolvePreference } from '../domain/preferences.js';
+import { optedOut, quietHoursEnd, resolvePreference, type PreferenceRow } from '../domain/preferences.js';
+import type { Priority } from '../domain/types.js';
 import { DEFAULT_DIGEST_TEMPLATE, prepareData, renderForChannel, type TemplateSource } from '../domain/templates.js';
 import type { RenderedContent } from '../domain/types.js';
 import { toSource } from './templates.js';
@@ -62,21 +63,59 @@ export function createDispatcher(deps: DispatcherDeps) {
     );
   }
 
-  /** deferred → queued (committed first, then published: a crash in between leaves it to the relay). */
+  /** The current preferences of some users (rows of several apps at once). */
+  async function preferencesOf(pairs: { account: string; user: string }[]): Promise<Map<string, PreferenceRow[]>> {
+    const byUser = new Map<string, PreferenceRow[]>();
+    if (!pairs.length) return byUser;
+    const rows = await prisma.$queryRawUnsafe<(PreferenceRow & { account: string })[]>(
+      `SELECT source_account_id AS account, user_id AS "userId", channel, category, enabled, address,
+              quiet_hours_start AS "quietHoursStart", quiet_hours_end AS "quietHoursEnd", timezone,
+              digest_frequency AS "digestFrequency"
+         FROM notification_preferences
+        WHERE (source_account_id, user_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))`,
+      pairs.map((p) => p.account),
+      pairs.map((p) => p.user),
+    );
+    for (const row of rows) {
+      const key = `${row.account}|${row.userId}`;
+      byUser.set(key, [...(byUser.get(key) ?? []), row]);
+    }
+    return byUser;
+  }
+
+  /**
+   * deferred → queued (committed first, then published: a crash in between leaves it to the relay).
+   * A user who opted out while the message waited (quiet hours, a scheduled send) does not get it.
+   */
   async function releaseDeferred(): Promise<number> {
-    const rows = await prisma.$queryRawUnsafe<{ id: string }[]>(
+    const rows = await prisma.$queryRawUnsafe<
+      { id: string; account: string; user_id: string; channel: string; category: string; priority: string }[]
+    >(
       `UPDATE notifications SET status = 'queued', dispatched_at = NULL, updated_at = now()
         WHERE id IN (SELECT id FROM notifications
                       WHERE status = 'deferred' AND scheduled_for <= now() AND queue_prefix = $1
                       ORDER BY scheduled_for LIMIT ${LIMIT} FOR UPDATE SKIP LOCKED)
-       RETURNING id`,
+       RETURNING id, source_account_id AS account, user_id, channel, category, priority`,
       options.queuePrefix,
     );
-    const ids = rows.map((r) => r.id);
-    if (!ids.length) return 0;
+    if (!rows.length) return 0;
+    const prefs = await preferencesOf([...new Map(rows.map((r) => [`${r.account}|${r.user_id}`, { account: r.account, user: r.user_id }])).values()]);
+    const skipped = rows.filter((r) =>
+      optedOut(resolvePreference(prefs.get(`${r.account}|${r.user_id}`) ?? [], r.channel as Channel, r.category), r.priority as Priority),
+    );
+    if (skipped.length) {
+      await prisma.$executeRawUnsafe(
+        `UPDATE notifications SET status = 'skipped', last_error = 'the user opted out before it was sent', updated_at = now()
+          WHERE id = ANY($1::uuid[]) AND status = 'queued' AND dispatched_at IS NULL`,
+        skipped.map((r) => r.id),
+      );
+    }
+    const skip = new Set(skipped.map((r) => r.id));
+    const ids = rows.filter((r) => !skip.has(r.id)).map((r) => r.id);
+    if (!ids.length) return rows.length;
     await publishChunks(ids, 'scheduled');
     await markDispatched(ids);
-    return ids.length;
+    return rows.length;
   }
 
   /** The outbox relay: queued rows nobody published (API crash or broker outage at send time). */
@@ -156,6 +195,19 @@ export function createDispatcher(deps: DispatcherDeps) {
           return null;
         }
         const channel = batch.channel as Channel;
+        const prefs = await tx.notificationPreference.findMany({
+          where: { sourceAccountId: batch.sourceAccountId, userId: batch.userId, channel },
+        });
+        const pref = resolvePreference(prefs, channel, batch.category);
+        if (optedOut(pref, 'normal')) {
+          // The user opted out while the digest was collecting: nothing is sent.
+          await tx.notification.updateMany({
+            where: { batchId, status: 'batched', kind: 'single' },
+            data: { status: 'skipped', lastError: 'the user opted out before the digest was sent' },
+          });
+          await tx.notificationBatch.update({ where: { id: batchId }, data: { status: 'skipped', itemCount: items.length } });
+          return null;
+        }
         const { source, version } = await digestTemplate(tx, batch.sourceAccountId, channel);
         const data = {
           count: items.length,
@@ -185,10 +237,6 @@ export function createDispatcher(deps: DispatcherDeps) {
           const builtin = { id: 'builtin-digest', ...DEFAULT_DIGEST_TEMPLATE };
           content = renderForChannel(builtin, channel, prepareData(builtin, data));
         }
-        const prefs = await tx.notificationPreference.findMany({
-          where: { sourceAccountId: batch.sourceAccountId, userId: batch.userId, channel },
-        });
-        const pref = resolvePreference(prefs, channel, batch.category);
         const quietEnd = pref.quietHours ? quietHoursEnd(new Date(), pref.quietHours) : null;
         const recipient = items.at(-1)!.recipient;
         const id = uuidv7();
