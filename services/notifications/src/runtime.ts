@@ -143,6 +143,7 @@ export async function startWorker(config: NotificationsConfig, options: WorkerOp
     logger,
     options: {
       leaseMs: env.NOTIFICATIONS_CLAIM_LEASE_MS,
+      sendTimeoutMs: env.NOTIFICATIONS_PROVIDER_TIMEOUT_MS,
       providerAttempts: env.NOTIFICATIONS_PROVIDER_ATTEMPTS,
       retry: { baseMs: env.NOTIFICATIONS_RETRY_BASE_MS, maxMs: env.NOTIFICATIONS_RETRY_MAX_MS, jitter: env.NOTIFICATIONS_RETRY_JITTER },
       concurrency: env.NOTIFICATIONS_CONCURRENCY,
@@ -176,7 +177,10 @@ export async function startWorker(config: NotificationsConfig, options: WorkerOp
   shutdown.add('readiness', () => health.markShuttingDown());
   shutdown.add('http', () => closeServer(server));
   shutdown.add('dispatcher', () => dispatcher.stop());
-  shutdown.add('consumer', () => queue.stopConsuming(Math.max(1000, env.SHUTDOWN_TIMEOUT_MS - 3000)));
+  shutdown.add('consumer', () => {
+    processor.stop();
+    return queue.stopConsuming(Math.max(1000, env.SHUTDOWN_TIMEOUT_MS - 3000));
+  });
   shutdown.add('events', () => events.close());
   shutdown.add('rabbitmq', () => queue.close());
   shutdown.add('providers', () => registry.close());

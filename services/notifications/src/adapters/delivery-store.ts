@@ -192,6 +192,17 @@ export class DeliveryStore {
     return count > 0;
   }
 
+  /** Gives a claim back unused (not an attempt): the outbox relay publishes the row again. */
+  async releaseClaim(id: string, token: string): Promise<void> {
+    await this.sql.execute(
+      `UPDATE notifications
+          SET status = 'queued', attempts = attempts - 1, claim_token = NULL, claimed_until = NULL,
+              dispatched_at = NULL, updated_at = now()
+        WHERE id = $1::uuid AND claim_token = $2::uuid`,
+      [id, token],
+    );
+  }
+
   /** The retry message is confirmed: the relay must not publish the row again. */
   async markRetryDispatched(id: string, attempts: number): Promise<void> {
     await this.sql.execute(

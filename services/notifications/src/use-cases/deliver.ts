@@ -13,6 +13,8 @@ import { ProviderError } from '../providers/types.js';
 export interface DeliveryOptions {
   /** How long a claim is exclusive; longer than any provider call can take. */
   leaseMs: number;
+  /** The longest a provider call may take (its timeout): a send starts only if it ends within the lease. */
+  sendTimeoutMs: number;
   /** Attempts on one provider (transient failures) before failing over to the next. */
   providerAttempts: number;
   retry: { baseMs: number; maxMs: number; jitter: number };
@@ -84,6 +86,8 @@ function createSentWriter(store: DeliveryStore) {
   };
 }
 
+const SLICE = 100;
+
 function usable(history: Map<string, { failures: number; rejected: boolean }>, name: string, perProvider: number) {
   const h = history.get(name);
   return !h || (!h.rejected && h.failures < perProvider);
@@ -99,6 +103,7 @@ export function createDeliveryProcessor(deps: DeliveryDeps) {
   const { store, queue, registry, metrics, logger, options } = deps;
   const limit = createLimiter(options.concurrency);
   const writer = createSentWriter(store);
+  let stopping = false;
 
   async function handleUnclaimed(ids: string[]): Promise<void> {
     const rows = await store.inspect(ids);
@@ -128,8 +133,20 @@ export function createDeliveryProcessor(deps: DeliveryDeps) {
       .catch((e: unknown) => logger.warn({ err: e }, 'could not publish notification.failed'));
   }
 
-  async function deliverOne(row: ClaimedRow, token: string): Promise<void> {
+  async function deliverOne(row: ClaimedRow, token: string, leaseEnds: number): Promise<void> {
     const channel = row.channel as Channel;
+    // A row that waited for a free slot so long that its send could outlast the claim is given back
+    // (another worker may take an expired claim over: sending now could send twice).
+    if (Date.now() + Math.min(options.sendTimeoutMs, options.leaseMs / 2) > leaseEnds) {
+      await store.releaseClaim(row.id, token);
+      logger.warn({ notificationId: row.id }, 'claim too old to send safely; released for another attempt');
+      return;
+    }
+    // Shutting down: sends already under way finish; the ones still waiting for a slot are given back.
+    if (stopping) {
+      await store.releaseClaim(row.id, token);
+      return;
+    }
     if (!row.recipient || !row.content) {
       await fail(row, token, null, 'nothing to deliver: the notification has no recipient or content');
       return;
@@ -215,6 +232,8 @@ export function createDeliveryProcessor(deps: DeliveryDeps) {
   /** Claims and delivers one slice of a message's ids. */
   async function handleSlice(ids: string[], expectedAttempts: number | null): Promise<void> {
     const token = randomUUID();
+    // Measured before the claim, so the local idea of when the lease ends is never later than the database's.
+    const leaseEnds = Date.now() + options.leaseMs;
     const claimed = await store.claim(ids, token, options.leaseMs, expectedAttempts);
     if (claimed.length < ids.length) {
       const mine = new Set(claimed.map((r) => r.id));
@@ -226,22 +245,27 @@ export function createDeliveryProcessor(deps: DeliveryDeps) {
       logger.warn({ ids: inDoubt.map((r) => r.id) }, 'taking over deliveries a stopped worker left in doubt');
       await store.recordInDoubt(inDoubt);
     }
-    const results = await Promise.allSettled(claimed.map((row) => limit(() => deliverOne(row, token))));
+    const results = await Promise.allSettled(claimed.map((row) => limit(() => deliverOne(row, token, leaseEnds))));
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
   }
 
   /**
-   * A message's ids are claimed slice by slice (about as many as can be sent at once), so a claim's
-   * lease only has to cover the sends in flight, not a whole batch waiting for a free slot.
+   * A message's ids (up to 100 at a time) are claimed in one statement and sent through the
+   * process-wide limiter; a row whose turn comes too late for its lease is released, not sent.
    */
   async function handle(message: DeliverMessage): Promise<void> {
     const ids = [...new Set(message.ids)];
-    const slice = Math.max(1, Math.min(50, options.concurrency));
-    for (let i = 0; i < ids.length; i += slice) await handleSlice(ids.slice(i, i + slice), message.attempts);
+    for (let i = 0; i < ids.length; i += SLICE) await handleSlice(ids.slice(i, i + SLICE), message.attempts);
   }
 
-  return { handle };
+  return {
+    handle,
+    /** Graceful stop: from now on claimed rows that have not started sending are released. */
+    stop() {
+      stopping = true;
+    },
+  };
 }
 
 export type DeliveryProcessor = ReturnType<typeof createDeliveryProcessor>;
