@@ -1,3 +1,4 @@
+/// <reference path="../types/clamdjs.d.ts" />
 import type { Readable } from 'node:stream';
 import clamd from 'clamdjs';
 
