@@ -13,7 +13,7 @@
  * "enqueue" is the moment the bench sends the bulk request; "received" the moment the receiver has
  * the whole message (SMTP: end of DATA; HTTP: the request body), on the same clock.
  *
- * Env: BENCH_TOTAL (20000), BENCH_RATE (2000), BENCH_SECONDS (10), BENCH_WORKERS (1),
+ * Env: BENCH_TOTAL (20000), BENCH_SENT_EVENTS (true: a notification.sent event per delivery), BENCH_RATE (2000), BENCH_SECONDS (10), BENCH_WORKERS (1),
  * BENCH_CONCURRENCY (worker sends in flight, 64), BENCH_SINGLE_SECONDS (10), BENCH_SINGLE_CONNECTIONS (20),
  * NSELF_DATABASE_ADMIN_URL, NSELF_AMQP_URL, REDIS_URL. A scratch database, queues and Redis prefix are
  * created and removed.
@@ -312,6 +312,7 @@ async function main(): Promise<void> {
     NOTIFICATIONS_PREFETCH: '20',
     NOTIFICATIONS_BULK_CHUNK: '100',
     NOTIFICATIONS_BULK_MAX: String(Math.max(10_000, BULK)),
+    NOTIFICATIONS_EMIT_SENT_EVENTS: process.env.BENCH_SENT_EVENTS ?? 'true',
   };
 
   // Users and their addresses (preferences), as an app would have them.
