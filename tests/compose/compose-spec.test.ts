@@ -162,16 +162,17 @@ describe.each([
     }
   });
 
-  it('backends only on the internal network; only the gateway and the mail UI publish ports', () => {
+  it('backends only on the internal network; published: the gateway, and on loopback the mail UI and S3', () => {
     expect((doc.networks as JsonObject).backend).toEqual({ internal: true });
-    for (const name of ['postgres', 'redis', 'rabbitmq', 'minio', 'clamav']) {
+    for (const name of ['postgres', 'redis', 'rabbitmq', 'clamav']) {
       expect(services[name]!.networks, name).toEqual(['backend']);
       expect(services[name]!.ports, name).toBeUndefined();
     }
     const publishing = entries.filter(([, s]) => s.ports !== undefined).map(([n]) => n);
-    expect(publishing.sort()).toEqual(['gateway', 'mailpit']);
+    expect(publishing.sort()).toEqual(['gateway', 'mailpit', 'minio']);
     expect(services.gateway!.ports).toEqual(['${NSELF_GATEWAY_PORT:-8080}:8080']);
-    expect(String((services.mailpit!.ports as Json[])[0])).toMatch(/^127\.0\.0\.1:/);
+    expect(services.mailpit!.ports).toEqual(['127.0.0.1:${NSELF_MAILPIT_PORT:-8025}:8025']);
+    expect(services.minio!.ports).toEqual(['127.0.0.1:${NSELF_MINIO_PORT:-9000}:9000']);
   });
 
   it('project images: a Dockerfile target and the matching workspace, init, healthcheck on the right port', () => {

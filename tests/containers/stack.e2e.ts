@@ -129,6 +129,12 @@ describe(`the stack through the gateway (${variant})`, () => {
       expect(Math.max(t.width, t.height)).toBe(100);
       expect(t.url).toMatch(/^http/);
     }
+    // the presigned URLs point at the storage endpoint browsers use (MinIO's S3 port on loopback)
+    const jpeg = small.find((t) => t.format === 'jpeg')!;
+    const image = await fetch(jpeg.url!, { signal: AbortSignal.timeout(10_000) });
+    expect(image.status).toBe(200);
+    const bytes = Buffer.from(await image.arrayBuffer());
+    expect([...bytes.subarray(0, 3)]).toEqual([0xff, 0xd8, 0xff]);
     // another app's user cannot see it
     const foreign = await api('GET', `/files/v1/files/${fileId}`, { token: token(uploader, { sourceAccountId: `${account}-other` }) });
     expect(foreign.status).toBe(404);
