@@ -1,7 +1,6 @@
-import nodemailer, { type Transporter } from 'nodemailer';
 import addressparser from 'nodemailer/lib/addressparser';
 import MailComposer from 'nodemailer/lib/mail-composer';
-import type SMTPPool from 'nodemailer/lib/smtp-pool/index.js';
+import { SmtpPool } from './smtp-pool.js';
 import { ProviderError, type DeliveryRequest, type DeliveryResult, type Provider } from './types.js';
 
 export interface SmtpOptions {
@@ -20,17 +19,24 @@ const DATE_LINE = /^Date: .*$/m;
 const PLAIN_ADDRESS = /^[\x21-\x7e]{1,254}$/;
 const CACHE_SIZE = 200;
 
+function build(composer: MailComposer): Promise<Buffer> {
+  return new Promise((resolve, reject) => composer.compile().build((error, built) => (error ? reject(error) : resolve(built))));
+}
+
 function rfc2822Date(date: Date): string {
   return date.toUTCString().replace('GMT', '+0000');
 }
 
 const TRANSIENT_CODES = new Set(['ECONNECTION', 'ETIMEDOUT', 'ESOCKET', 'EDNS', 'ECONNREFUSED', 'ECONNRESET', 'ETLS']);
 
-/** Email over SMTP with a pooled nodemailer transport (any SMTP server: Postfix, SES, Mailpit, …). */
+/**
+ * Email over SMTP with nodemailer: messages composed by its MailComposer, sent over a pool of its
+ * SMTPConnections (any SMTP server: Postfix, SES, Mailpit, …).
+ */
 export class SmtpProvider implements Provider {
   readonly channel = 'email' as const;
   readonly name: string;
-  private readonly transport: Transporter<SMTPPool.SentMessageInfo>;
+  private readonly pool: SmtpPool;
 
   constructor(private readonly options: SmtpOptions) {
     this.name = options.name;
@@ -40,22 +46,16 @@ export class SmtpProvider implements Provider {
     }
     const secure = url.protocol === 'smtps:';
     const query = url.searchParams;
-    this.transport = nodemailer.createTransport({
-      pool: true,
+    this.pool = new SmtpPool({
       host: url.hostname,
       port: url.port ? Number(url.port) : secure ? 465 : 587,
       secure,
-      auth: url.username
-        ? { user: decodeURIComponent(url.username), pass: decodeURIComponent(url.password) }
-        : undefined,
-      maxConnections: options.poolSize,
-      maxMessages: Infinity,
-      connectionTimeout: options.timeoutMs,
-      greetingTimeout: options.timeoutMs,
-      socketTimeout: options.timeoutMs,
+      auth: url.username ? { user: decodeURIComponent(url.username), pass: decodeURIComponent(url.password) } : undefined,
+      size: options.poolSize,
+      timeoutMs: options.timeoutMs,
       ignoreTLS: query.get('ignoreTLS') === 'true',
       requireTLS: query.get('requireTLS') === 'true',
-      tls: { rejectUnauthorized: query.get('tlsRejectUnauthorized') !== 'false' },
+      rejectUnauthorized: query.get('tlsRejectUnauthorized') !== 'false',
     });
   }
 
@@ -86,9 +86,7 @@ export class SmtpProvider implements Provider {
         date: new Date(),
         headers: { 'X-Notification-Id': NOTIFICATION_ID, 'X-Notification-Category': request.category },
       });
-      message = new Promise<string>((resolve, reject) =>
-        composer.compile().build((error, built) => (error ? reject(error) : resolve(built.toString('latin1')))),
-      );
+      message = build(composer).then((built) => built.toString('latin1'));
       message.catch(() => this.composed.delete(key));
       this.composed.set(key, message);
     }
@@ -101,32 +99,33 @@ export class SmtpProvider implements Provider {
     // same message to the receiving side.
     const messageId = `<${request.notificationId}@nself.notifications>`;
     try {
-      if (!PLAIN_ADDRESS.test(request.to)) {
-        // Internationalized addresses: let nodemailer compose the whole message for this one.
-        const info = await this.transport.sendMail({
-          from,
-          to: request.to,
-          subject: request.content.subject,
-          text: request.content.text,
-          html: request.content.html,
-          messageId,
-          headers: { 'X-Notification-Id': request.notificationId, 'X-Notification-Category': request.category },
-        });
-        return { messageId: info.messageId ?? messageId };
+      let message: Buffer;
+      if (PLAIN_ADDRESS.test(request.to)) {
+        const template = await this.compose(from, request);
+        const split = template.indexOf('\r\n\r\n');
+        const head = template
+          .slice(0, split)
+          .replace(`To: ${TO}`, `To: ${request.to}`)
+          .replace(`Message-ID: ${MESSAGE_ID}`, `Message-ID: ${messageId}`)
+          .replace(`X-Notification-ID: ${NOTIFICATION_ID}`, `X-Notification-ID: ${request.notificationId}`)
+          .replace(DATE_LINE, `Date: ${rfc2822Date(new Date())}`);
+        message = Buffer.from(head + template.slice(split), 'latin1');
+      } else {
+        // Anything unusual in the address: compose this one message on its own.
+        message = await build(
+          new MailComposer({
+            from,
+            to: request.to,
+            subject: request.content.subject,
+            text: request.content.text,
+            html: request.content.html,
+            messageId,
+            headers: { 'X-Notification-Id': request.notificationId, 'X-Notification-Category': request.category },
+          }),
+        );
       }
-      const template = await this.compose(from, request);
-      const split = template.indexOf('\r\n\r\n');
-      const head = template
-        .slice(0, split)
-        .replace(`To: ${TO}`, `To: ${request.to}`)
-        .replace(`Message-ID: ${MESSAGE_ID}`, `Message-ID: ${messageId}`)
-        .replace(`X-Notification-ID: ${NOTIFICATION_ID}`, `X-Notification-ID: ${request.notificationId}`)
-        .replace(DATE_LINE, `Date: ${rfc2822Date(new Date())}`);
       const sender = addressparser(from, { flatten: true })[0]?.address ?? from;
-      await this.transport.sendMail({
-        envelope: { from: sender, to: [request.to] },
-        raw: Buffer.from(head + template.slice(split), 'latin1'),
-      });
+      await this.pool.send({ from: sender, to: [request.to] }, message);
       return { messageId };
     } catch (error) {
       throw classifySmtpError(this.name, error);
@@ -134,7 +133,7 @@ export class SmtpProvider implements Provider {
   }
 
   async close(): Promise<void> {
-    this.transport.close();
+    this.pool.close();
   }
 }
 
