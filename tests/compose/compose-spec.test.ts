@@ -214,6 +214,29 @@ describe.each([
   });
 });
 
+describe('every variable compose passes is one the process reads', () => {
+  // A misspelt or invented variable is silently ignored by the service: compare with each
+  // workspace's .env.example (which its own tests keep in step with its config schema).
+  const envExample = (dir: string) => {
+    const file = path.join(repoRoot, dir, '.env.example');
+    if (!existsSync(file)) return undefined;
+    return new Set([...readFileSync(file, 'utf8').matchAll(/^#?\s*([A-Z][A-Z0-9_]*)=/gm)].map((m) => m[1]!));
+  };
+  const services = servicesOf(mergeCompose(base, scale, offline));
+  const workspaceOf = (name: string, service: JsonObject) => {
+    const target = (service.build as JsonObject | undefined)?.target;
+    if (!target || target === 'migrate') return undefined;
+    return target === 'gateway' ? 'gateway' : `services/${String(target)}`;
+  };
+  it.each(Object.entries(services).filter(([name, service]) => workspaceOf(name, service)))('%s', (name, service) => {
+    const dir = workspaceOf(name, service)!;
+    const known = envExample(dir);
+    if (!known) return; // the workspace has no .env.example yet
+    const unknown = Object.keys(service.environment as JsonObject).filter((key) => !known.has(key));
+    expect(unknown, `${name}: not in ${dir}/.env.example`).toEqual([]);
+  });
+});
+
 describe('compose.scale.yaml', () => {
   const services = servicesOf(merged);
 
