@@ -13,7 +13,7 @@
  * "enqueue" is the moment the bench sends the bulk request; "received" the moment the receiver has
  * the whole message (SMTP: end of DATA; HTTP: the request body), on the same clock.
  *
- * Env: BENCH_TOTAL (20000), BENCH_SENT_EVENTS (true: a notification.sent event per delivery), BENCH_RATE (2000), BENCH_SECONDS (10), BENCH_WORKERS (1),
+ * Env: BENCH_PHASES (email-max,email-steady,sms-max,sms-steady), BENCH_ONLY (bulk | single), BENCH_TOTAL (20000), BENCH_SENT_EVENTS (true: a notification.sent event per delivery), BENCH_RATE (2000), BENCH_SECONDS (10), BENCH_WORKERS (1),
  * BENCH_CONCURRENCY (worker sends in flight, 64), BENCH_SINGLE_SECONDS (10), BENCH_SINGLE_CONNECTIONS (20),
  * NSELF_DATABASE_ADMIN_URL, NSELF_AMQP_URL, REDIS_URL. A scratch database, queues and Redis prefix are
  * created and removed.
@@ -405,21 +405,31 @@ async function main(): Promise<void> {
     });
   };
   const only = process.env.BENCH_ONLY; // "bulk" or "single" runs one part
+  // BENCH_PHASES: a subset of email-max,email-steady,sms-max,sms-steady (default: all four)
+  const phasesWanted = new Set((process.env.BENCH_PHASES ?? 'email-max,email-steady,sms-max,sms-steady').split(','));
   if (only !== 'single') {
-  startPhase();
-  const a = await throughput(apiUrl, 'email', emails, ranges.emailThroughput!);
-  row('email, max throughput (bulk API → RabbitMQ → SMTP)', a, { 'accepted/s': a.acceptedPerSecond, 'delivered/s': a.deliveredPerSecond });
-  startPhase();
-  const b = await steady(apiUrl, 'email', emails, ranges.emailSteady!, RATE);
-  row(`email, steady ${RATE}/s`, b, { 'accepted/s': b.offeredPerSecond, 'delivered/s': b.deliveredPerSecond });
-  startPhase();
-  const c = await throughput(apiUrl, 'sms', sms, ranges.smsThroughput!);
-  row('SMS, max throughput (bulk API → RabbitMQ → Twilio stand-in)', c, { 'accepted/s': c.acceptedPerSecond, 'delivered/s': c.deliveredPerSecond });
-  startPhase();
-  const d = await steady(apiUrl, 'sms', sms, ranges.smsSteady!, RATE);
-  row(`SMS, steady ${RATE}/s`, d, { 'accepted/s': d.offeredPerSecond, 'delivered/s': d.deliveredPerSecond });
-  printTable('Bulk sends: enqueue (bulk request sent) → received by the SMTP receiver / HTTP stand-in', results);
-  printTable('CPU time per notification (user + system, from /proc: what each process spent, less sensitive to a busy machine than rates)', cpu);
+    if (phasesWanted.has('email-max')) {
+      startPhase();
+      const a = await throughput(apiUrl, 'email', emails, ranges.emailThroughput!);
+      row('email, max throughput (bulk API → RabbitMQ → SMTP)', a, { 'accepted/s': a.acceptedPerSecond, 'delivered/s': a.deliveredPerSecond });
+    }
+    if (phasesWanted.has('email-steady')) {
+      startPhase();
+      const b = await steady(apiUrl, 'email', emails, ranges.emailSteady!, RATE);
+      row(`email, steady ${RATE}/s`, b, { 'accepted/s': b.offeredPerSecond, 'delivered/s': b.deliveredPerSecond });
+    }
+    if (phasesWanted.has('sms-max')) {
+      startPhase();
+      const c = await throughput(apiUrl, 'sms', sms, ranges.smsThroughput!);
+      row('SMS, max throughput (bulk API → RabbitMQ → Twilio stand-in)', c, { 'accepted/s': c.acceptedPerSecond, 'delivered/s': c.deliveredPerSecond });
+    }
+    if (phasesWanted.has('sms-steady')) {
+      startPhase();
+      const d = await steady(apiUrl, 'sms', sms, ranges.smsSteady!, RATE);
+      row(`SMS, steady ${RATE}/s`, d, { 'accepted/s': d.offeredPerSecond, 'delivered/s': d.deliveredPerSecond });
+    }
+    printTable('Bulk sends: enqueue (bulk request sent) → received by the SMTP receiver / HTTP stand-in', results);
+    printTable('CPU time per notification (user + system, from /proc: what each process spent, less sensitive to a busy machine than rates)', cpu);
   }
   if (only === 'bulk') return;
 
