@@ -205,9 +205,13 @@ async function main(): Promise<void> {
     case 'up':
       await up();
       break;
-    case 'down':
+    case 'down': {
       await podmanCompose(['down', '-t', '5', ...(args.includes('--keep-volumes') ? [] : ['-v'])], 'down');
+      // podman-compose 1.0.3 leaves the project's networks behind
+      const networks = await podman('network', 'ls', '-q', '--filter', `label=io.podman.compose.project=${project}`);
+      for (const network of networks.stdout.split('\n').filter(Boolean)) await podman('network', 'rm', network);
       break;
+    }
     case 'ps':
       await ps();
       return;
