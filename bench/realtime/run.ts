@@ -6,10 +6,12 @@
  *   4. the bare servers direct,
  * each printing: concurrent WebSocket clients held, RSS per connection on each replica, room-broadcast
  * deliveries/s (rooms of BENCH_ROOM_SIZE, every message to every other member, members spread over
- * both replicas) and p50/p99 emit→receive latency (all, and only deliveries that crossed replicas).
+ * both replicas) and p50/p99 emit→receive latency (all, and only deliveries that crossed replicas),
+ * plus the CPU each process used during the load and the machine's load average (a busy machine
+ * makes every figure worse; compare scenarios from the same run).
  *
  *   npm run bench:realtime                                   # full size: 9,000 clients, 10k deliveries/s, 20 s
- *   BENCH_CLIENTS=1000 BENCH_SECONDS=5 npm run bench:realtime  # quick (< 1 min)
+ *   BENCH_CLIENTS=1000 BENCH_SECONDS=5 BENCH_SCENARIOS=nself-gateway npm run bench:realtime  # quick
  *
  * Env: BENCH_CLIENTS (9000), BENCH_ROOM_SIZE (10), BENCH_RATES (deliveries/s, comma list: 10000),
  * BENCH_SECONDS (20), BENCH_WARMUP_SECONDS (3), BENCH_CONNECT_RATE (clients/s, 600),

@@ -8,7 +8,8 @@ let rt: InProcessRealtime;
 const clients: RealtimeClient[] = [];
 
 beforeAll(async () => {
-  rt = await startInProcess();
+  // Fast Engine.IO pings and connection touches, so latency tracking shows within the test.
+  rt = await startInProcess({ REALTIME_PING_INTERVAL: '1000', REALTIME_CONNECTION_TOUCH_MS: '1000' });
 });
 afterAll(async () => {
   for (const c of clients) c.disconnect();
@@ -154,7 +155,8 @@ describe('rooms REST API', () => {
 
   it('reports presence, status, connections and the event log; force-disconnects a socket', async () => {
     const account = uniqueName('acct');
-    const erin = await client('erin', account);
+    const erin = await connect(rt.url, { sub: 'erin', sourceAccountId: account, client: { device: { platform: 'ios', appVersion: '2.1.0' } } });
+    clients.push(erin);
     const disconnected = collect(erin, 'disconnect');
     const presence = await request(rt.service.app).get('/v1/presence/erin').set(bearerFor({ sub: 'frank', sourceAccountId: account }));
     expect(presence.status).toBe(200);
@@ -174,7 +176,21 @@ describe('rooms REST API', () => {
       },
       { label: 'connection row' },
     );
-    expect(listed.connections[0]).toMatchObject({ userId: 'erin', transport: 'websocket', instanceId: rt.service.config.instanceId });
+    expect(listed.connections[0]).toMatchObject({
+      userId: 'erin',
+      transport: 'websocket',
+      instanceId: rt.service.config.instanceId,
+      ipAddress: '127.0.0.1',
+      device: { platform: 'ios', appVersion: '2.1.0' },
+    });
+    // Latency measured from Engine.IO's ping/pong and written with the periodic connection touch.
+    await waitFor(
+      async () => {
+        const res = await request(rt.service.app).get('/v1/connections').set(adminHeaders(account));
+        return typeof res.body.connections[0]?.latencyMs === 'number';
+      },
+      { timeoutMs: 10_000, label: 'latency recorded' },
+    );
     const socketId = listed.connections[0].socketId as string;
     expect((await request(rt.service.app).get('/v1/connections').set(bearerFor({ sub: 'erin', sourceAccountId: account }))).status).toBe(403);
 
