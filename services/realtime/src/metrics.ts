@@ -34,7 +34,6 @@ export class RateMeter {
 
 export interface RealtimeMetrics {
   clientEvents: Counter<'event' | 'outcome'>;
-  serverEvents: RateMeter;
   clientEventRate: RateMeter;
   messages: Counter;
   relayed: Counter<'type'>;
@@ -71,7 +70,6 @@ export function createRealtimeMetrics(
       this.set(live.pendingDbWrites());
     },
   });
-  const serverEvents = new RateMeter();
   const clientEventRate = new RateMeter();
   new Gauge({
     name: 'realtime_events_per_second',
@@ -88,7 +86,6 @@ export function createRealtimeMetrics(
       labelNames: ['event', 'outcome'],
       registers,
     }),
-    serverEvents,
     clientEventRate,
     messages: new Counter({ name: 'realtime_messages_total', help: 'Messages appended to room logs', registers }),
     relayed: new Counter({

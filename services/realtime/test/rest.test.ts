@@ -211,3 +211,20 @@ describe('rooms REST API', () => {
     expect(events).toContain('connect');
   });
 });
+
+describe('HTTP settings from the environment', () => {
+  it('answers CORS for REALTIME_CORS_ORIGIN only (REST and Engine.IO polling) and uses the configured ping interval', async () => {
+    const allowed = await fetch(`${rt.url}/health`, { headers: { origin: 'http://app.example' } });
+    expect(allowed.headers.get('access-control-allow-origin')).toBe('http://app.example');
+    const other = await fetch(`${rt.url}/health`, { headers: { origin: 'http://evil.example' } });
+    expect(other.headers.get('access-control-allow-origin')).toBeNull();
+
+    const handshake = await fetch(`${rt.url}/socket.io/?EIO=4&transport=polling`, { headers: { origin: 'http://app.example' } });
+    expect(handshake.status).toBe(200);
+    expect(handshake.headers.get('access-control-allow-origin')).toBe('http://app.example');
+    const open = JSON.parse((await handshake.text()).slice(1)) as { pingInterval: number; pingTimeout: number; maxPayload: number };
+    expect(open).toMatchObject({ pingInterval: 1000, pingTimeout: 60000, maxPayload: 1_000_000 });
+    const foreign = await fetch(`${rt.url}/socket.io/?EIO=4&transport=polling`, { headers: { origin: 'http://evil.example' } });
+    expect(foreign.headers.get('access-control-allow-origin')).toBeNull();
+  });
+});

@@ -3,6 +3,8 @@ import { afterAll, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { testInfra } from '@nself/test-support';
 import { collect, connect, startInProcess, uniqueName, waitFor } from './helpers.js';
+import { signTestToken } from '@nself/test-support';
+import { io as ioClient } from 'socket.io-client';
 
 const redis = new Redis(testInfra().redisUrl);
 afterAll(() => {
@@ -34,5 +36,31 @@ it('drains on stop: clients are told to reconnect elsewhere, shared state and th
     expect(rows).toEqual([{ status: 'disconnected', disconnect_reason: 'forced close' }]);
   } finally {
     await db.end();
+  }
+});
+
+it('refuses handshakes beyond REALTIME_MAX_CONNECTIONS with SERVER_FULL', async () => {
+  const rt = await startInProcess({ REALTIME_MAX_CONNECTIONS: '2' });
+  try {
+    const account = uniqueName('acct');
+    const first = await connect(rt.url, { sub: 'a', sourceAccountId: account });
+    const second = await connect(rt.url, { sub: 'b', sourceAccountId: account });
+    const refused = await new Promise<{ data?: { code: string } }>((resolve) => {
+      const socket = ioClient(rt.url, { transports: ['websocket'], reconnection: false, auth: { token: signTestToken({ sub: 'c', sourceAccountId: account }) } });
+      socket.on('connect', () => resolve({}));
+      socket.on('connect_error', (error) => {
+        socket.disconnect();
+        resolve(error as never);
+      });
+    });
+    expect(refused.data?.code).toBe('SERVER_FULL');
+    second.disconnect();
+    await waitFor(() => rt.service.sockets.io.engine.clientsCount === 1);
+    const third = await connect(rt.url, { sub: 'c', sourceAccountId: account });
+    expect(third.connected).toBe(true);
+    first.disconnect();
+    third.disconnect();
+  } finally {
+    await rt.stop();
   }
 });
