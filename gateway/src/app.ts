@@ -64,7 +64,9 @@ function bodyLimit(limit: number): RequestHandler {
 
 export function createGateway(deps: GatewayDeps): Gateway {
   const { config, logger, metrics, health } = deps;
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 512, maxFreeSockets: 64 });
+  // Idle upstream sockets are dropped after 30 s, well before services close them (65 s, @nself/http),
+  // so a request never goes out on a socket the service is closing at that moment.
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 512, maxFreeSockets: 64, timeout: 30_000 });
   const upgradedSockets = new Set<Duplex>();
 
   const routes: Route[] = [

@@ -20,8 +20,6 @@ realtime.startHealthChecks();
 
 const gateway = createGateway({ config, logger, redis, health, metrics, realtime });
 const server = await listen(gateway.app, config.GATEWAY_PORT, config.GATEWAY_HOST);
-server.keepAliveTimeout = 65_000;
-server.headersTimeout = 66_000;
 server.on('upgrade', gateway.handleUpgrade);
 const address = server.address();
 logger.info({ port: typeof address === 'object' && address ? address.port : config.GATEWAY_PORT }, 'gateway listening');

@@ -83,10 +83,18 @@ export function createServiceApp(options: ServiceAppOptions): Express {
   return app;
 }
 
-/** Listens and resolves with the bound port (0 picks a free one). */
+/** Idle keep-alive connections stay open this long: longer than the gateway keeps idle upstream sockets. */
+export const KEEP_ALIVE_TIMEOUT_MS = 65_000;
+
+/**
+ * Listens and resolves with the server (port 0 picks a free one). Idle connections are kept longer than
+ * the gateway's pool keeps them, so the gateway never reuses a socket this server is closing (a 502).
+ */
 export function listen(app: Express | ((req: never, res: never) => void), port: number, host = '0.0.0.0'): Promise<Server> {
   return new Promise((resolve, reject) => {
     const server = (app as Express).listen(port, host, () => resolve(server));
+    server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
+    server.headersTimeout = KEEP_ALIVE_TIMEOUT_MS + 1000;
     server.once('error', reject);
   });
 }
