@@ -14,6 +14,10 @@ export const gatewayEnvSchema = z.object({
   FILES_URL: url('http://127.0.0.1:3104'),
   JOBS_URL: url('http://127.0.0.1:3105'),
   IDME_URL: url('http://127.0.0.1:3010'),
+  // Worker processes (health ports); each is part of /ready when set.
+  NOTIFICATIONS_WORKER_URL: optionalUrl(),
+  FILES_WORKER_URL: optionalUrl(),
+  JOBS_WORKER_URL: optionalUrl(),
   GATEWAY_CORS_ORIGINS: env.list(''),
   /** Declared request bodies above this are refused with 413 before reaching a service. */
   GATEWAY_BODY_LIMIT_BYTES: env.int(10 * 1024 * 1024, 1),

@@ -51,7 +51,7 @@ function clamdAnswers(host: string, port: number): Promise<void> {
   });
 }
 
-/** Every upstream service (each realtime replica) and every configured piece of infrastructure. */
+/** Every upstream service (each realtime replica, each configured worker) and every configured piece of infrastructure. */
 export function readinessChecks(config: GatewayConfig, redis: Redis): Record<string, Check> {
   const checks: Record<string, Check> = {
     notifications: serviceReady(config.NOTIFICATIONS_URL),
@@ -65,6 +65,12 @@ export function readinessChecks(config: GatewayConfig, redis: Redis): Record<str
   config.REALTIME_URLS.forEach((url, i) => {
     checks[config.REALTIME_URLS.length === 1 ? 'realtime' : `realtime-${i + 1}`] = serviceReady(url);
   });
+  const workers = {
+    'notifications-worker': config.NOTIFICATIONS_WORKER_URL,
+    'file-processing-worker': config.FILES_WORKER_URL,
+    'jobs-worker': config.JOBS_WORKER_URL,
+  };
+  for (const [name, url] of Object.entries(workers)) if (url) checks[name] = serviceReady(url);
   if (config.DATABASE_URL) checks.postgres = () => postgresAnswers(config.DATABASE_URL!);
   if (config.AMQP_URL) checks.rabbitmq = () => rabbitmqAnswers(config.AMQP_URL!);
   if (config.FILE_STORAGE_ENDPOINT) checks.s3 = () => s3Answers(config.FILE_STORAGE_ENDPOINT!);

@@ -180,6 +180,7 @@ describe('gateway with upstreams down', () => {
       FILES_URL: up.url,
       JOBS_URL: up.url,
       IDME_URL: up.url,
+      JOBS_WORKER_URL: up.url,
       DATABASE_URL: infra.databaseUrl,
       AMQP_URL: infra.amqpUrl,
       FILE_STORAGE_ENDPOINT: infra.s3.endpoint,
@@ -189,7 +190,7 @@ describe('gateway with upstreams down', () => {
     try {
       const ready = await request(gateway.url).get('/ready');
       expect(Object.keys(ready.body.checks).sort()).toEqual(
-        ['clamd', 'file-processing', 'idme', 'jobs', 'notifications', 'postgres', 'rabbitmq', 'realtime-1', 'realtime-2', 'redis', 's3'],
+        ['clamd', 'file-processing', 'idme', 'jobs', 'jobs-worker', 'notifications', 'postgres', 'rabbitmq', 'realtime-1', 'realtime-2', 'redis', 's3'],
       );
       expect(ready.body.status).toBe('ok');
       expect(ready.status).toBe(200);

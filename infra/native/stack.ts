@@ -158,6 +158,9 @@ async function main(): Promise<void> {
     FILES_URL: 'http://127.0.0.1:3104',
     JOBS_URL: 'http://127.0.0.1:3105',
     IDME_URL: 'http://127.0.0.1:3010',
+    NOTIFICATIONS_WORKER_URL: 'http://127.0.0.1:3112',
+    FILES_WORKER_URL: 'http://127.0.0.1:3114',
+    JOBS_WORKER_URL: 'http://127.0.0.1:3115',
     JOBS_NOTIFICATIONS_URL: 'http://127.0.0.1:3102',
     ...overrides,
   };
