@@ -16,6 +16,7 @@
  * NSELF_DATABASE_ADMIN_URL. A scratch database and Redis prefix are created and removed.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -79,7 +80,18 @@ function serviceEnv(queues: string[], concurrency: number): Record<string, strin
 
 interface Proc {
   child: ChildProcess;
+  /** CPU time (user + system) the process has used so far, in ms (Linux /proc; NaN elsewhere). */
+  cpuMs(): number;
   stop(): Promise<void>;
+}
+
+function processCpuMs(pid: number | undefined): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // utime + stime, USER_HZ = 100
+  } catch {
+    return NaN;
+  }
 }
 
 async function spawnProcess(args: string[], env: Record<string, string>): Promise<Proc> {
@@ -99,6 +111,7 @@ async function spawnProcess(args: string[], env: Record<string, string>): Promis
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   return {
     child,
+    cpuMs: () => processCpuMs(child.pid),
     async stop() {
       child.kill('SIGTERM');
       await exited;
@@ -170,7 +183,7 @@ const drainRate = (times: { processedOn: number; finishedOn: number }[]) => {
 };
 
 /** One round of the bare side: a backlog added with addBulk, drained by a bare worker process. */
-async function bareThroughput(redis: Redis, round: number): Promise<number> {
+async function bareThroughput(redis: Redis, round: number): Promise<{ rate: number; cpuPerJob: number }> {
   const name = `bare-tp-${id}-${round}`;
   const queue = new Queue(name, { connection: redis, prefix: BULL_PREFIX });
   const ids: string[] = [];
@@ -182,12 +195,14 @@ async function bareThroughput(redis: Redis, round: number): Promise<number> {
     PATH: process.env.PATH ?? '',
     REDIS_URL,
   });
+  const cpuBefore = worker.cpuMs();
   await waitCompleted(queue, N);
+  const cpuPerJob = ((worker.cpuMs() - cpuBefore) * 1000) / N;
   await worker.stop();
   const rate = drainRate(await jobTimes(redis, name, ids));
   await queue.obliterate({ force: true });
   await queue.close();
-  return rate;
+  return { rate, cpuPerJob };
 }
 
 /** One round of the service side: a backlog added through the API's use case, drained by the service's worker. */
@@ -198,30 +213,49 @@ async function serviceThroughput(ctx: ApiContext, redis: Redis, pool: pg.Pool, r
   const ids = await serviceAdd(ctx, name, N);
   const addRate = N / ((Date.now() - addStarted) / 1000);
   const worker = await spawnProcess(['services/jobs/src/worker.ts', name], serviceEnv(ctx.deps.config.queues, THROUGHPUT_C));
+  const cpuBefore = worker.cpuMs();
   await waitCompleted(queue, N);
   const lag = await mirrorLag(pool, name, N, Date.now());
+  const cpuPerJob = ((worker.cpuMs() - cpuBefore) * 1000) / N;
   await worker.stop();
   const rate = drainRate(await jobTimes(redis, name, ids));
   await queue.obliterate({ force: true });
-  return { rate, addRate, lag };
+  return { rate, addRate, lag, cpuPerJob };
 }
 
 async function throughput(ctx: ApiContext, redis: Redis, pool: pg.Pool) {
   const rows: Record<string, string | number>[] = [];
   const bare: number[] = [];
   const service: number[] = [];
+  const bareCpu: number[] = [];
+  const serviceCpu: number[] = [];
   const adds: number[] = [];
   const lags: number[] = [];
   for (let r = 0; r < ROUNDS; r += 1) {
-    bare.push(await bareThroughput(redis, r));
+    const b = await bareThroughput(redis, r);
+    bare.push(b.rate);
+    bareCpu.push(b.cpuPerJob);
     const s = await serviceThroughput(ctx, redis, pool, r);
     service.push(s.rate);
+    serviceCpu.push(s.cpuPerJob);
     adds.push(s.addRate);
     lags.push(s.lag);
-    rows.push({ round: r + 1, 'bare jobs/s': round0(bare[r]!), 'service jobs/s': round0(s.rate), ratio: round(s.rate / bare[r]!, 3) });
+    rows.push({
+      round: r + 1,
+      'bare jobs/s': round0(bare[r]!),
+      'service jobs/s': round0(s.rate),
+      ratio: round(s.rate / bare[r]!, 3),
+      'worker CPU µs/job bare|service': `${round0(b.cpuPerJob)}|${round0(s.cpuPerJob)}`,
+    });
   }
   const ratio = median(service) / median(bare);
-  rows.push({ round: 'median', 'bare jobs/s': round0(median(bare)), 'service jobs/s': round0(median(service)), ratio: round(ratio, 3) });
+  rows.push({
+    round: 'median',
+    'bare jobs/s': round0(median(bare)),
+    'service jobs/s': round0(median(service)),
+    ratio: round(ratio, 3),
+    'worker CPU µs/job bare|service': `${round0(median(bareCpu))}|${round0(median(serviceCpu))}`,
+  });
   printTable(`no-op throughput: ${N} jobs drained from a backlog per round, concurrency ${THROUGHPUT_C}, one worker process each`, rows);
   console.log(
     `service add path (API use case, 64 in flight): median ${round0(median(adds))} jobs/s; ` +

@@ -14,8 +14,6 @@ export function jobRowId(queue: string, job: JobsJob): string {
   return job.data?.meta?.id ?? derivedJobId(queue, job.id!, job.timestamp);
 }
 
-const ignore = () => undefined;
-
 /**
  * The BullMQ processor of every queue: resolves the type's handler, validates the payload and runs it
  * under the attempt's timeout. BullMQ has no timeout of its own: each attempt is registered with the
@@ -42,11 +40,7 @@ export function createProcessor(deps: {
     const timeoutMs = meta.timeoutMs > 0 ? meta.timeoutMs : deps.defaultTimeoutMs;
     let controller: AbortController | undefined;
     let failure: Error | undefined;
-    let reject!: (error: Error) => void;
-    const failed = new Promise<never>((_, r) => {
-      reject = r;
-    });
-    failed.catch(ignore);
+    let reject: ((error: Error) => void) | undefined;
     const attempt: Attempt = {
       timeoutMs,
       deadline: Date.now() + timeoutMs,
@@ -54,7 +48,7 @@ export function createProcessor(deps: {
         if (failure) return;
         failure = error;
         controller?.abort(error);
-        reject(error);
+        reject?.(error);
       },
     };
     tracker.start(bullmqId, attempt);
@@ -82,9 +76,12 @@ export function createProcessor(deps: {
           return controller.signal;
         },
       };
-      const run = handler.run(payload, ctx);
-      run.catch(ignore);
-      return await Promise.race([run, failed]);
+      // Settles with the handler, or earlier when the attempt is failed (timeout, cancel, shutdown);
+      // a handler that ignores its signal keeps running, but its outcome is then discarded.
+      return await new Promise<unknown>((resolve, rejectAttempt) => {
+        reject = rejectAttempt;
+        handler.run(payload, ctx).then(resolve, rejectAttempt);
+      });
     } catch (error) {
       if (error instanceof WorkerShutdownError && token) {
         // Back to the queue at once, without using up an attempt: another worker (or this one after

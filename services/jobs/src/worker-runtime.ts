@@ -1,9 +1,10 @@
 import { Worker } from 'bullmq';
+import { retention } from './adapters/queues.js';
 import type { Redis } from 'ioredis';
 import { CronExpressionParser } from 'cron-parser';
 import type { Logger } from '@nself/logging';
 import type { JobEventsPublisher } from './adapters/job-events.js';
-import type { JobRowBase } from './adapters/job-store.js';
+import { encodeJobTransition, type JobRowBase } from './adapters/job-store.js';
 import type { LifecycleRecorder } from './adapters/lifecycle-recorder.js';
 import type { JobsConfig } from './config.js';
 import type { JobEnvelope, JobStatus } from './contracts.js';
@@ -136,6 +137,7 @@ export function createJobWorkers(deps: WorkerRuntimeDeps, queues: string[], opti
         stalledInterval: config.stalledIntervalMs,
         lockDuration: config.lockDurationMs,
         maxStalledCount: config.maxStalledCount,
+        ...retention(config),
       },
     );
 
@@ -143,13 +145,7 @@ export function createJobWorkers(deps: WorkerRuntimeDeps, queues: string[], opti
       active.inc();
       const startedAt = job.processedOn ?? Date.now();
       waitTime.observe(Math.max(0, startedAt - dueAt(job)) / 1000);
-      recorder.transition({
-        ...baseRow(queue, job),
-        status: 'active',
-        attemptsMade: job.attemptsMade,
-        startedAt: new Date(startedAt),
-        finishedAt: null,
-      });
+      recorder.active(queue, job.id!, () => encodeJobTransition(jobRowId(queue, job), queue, job, 'active', startedAt, null));
       const meta = job.data?.meta;
       if (meta?.scheduleId) {
         const firedAt = new Date(dueAt(job));
@@ -168,32 +164,27 @@ export function createJobWorkers(deps: WorkerRuntimeDeps, queues: string[], opti
       const child = forType(job.name);
       child.completed.inc();
       if (durationMs !== null) child.duration.observe(durationMs / 1000);
-      const base = baseRow(queue, job);
-      recorder.transition({
-        ...base,
-        status: 'completed',
-        attemptsMade: job.attemptsMade,
-        startedAt: job.processedOn ? new Date(job.processedOn) : null,
-        finishedAt: new Date(finishedOn),
-      });
+      const rowId = jobRowId(queue, job);
+      recorder.transitionEncoded(queue, job.id!, encodeJobTransition(rowId, queue, job, 'completed', job.processedOn ?? null, finishedOn));
       // A job that returned nothing has no result row: its duration is finished_at - started_at.
+      const sourceAccountId = job.data?.meta?.sourceAccountId ?? 'primary';
       if (result !== undefined && result !== null) {
         recorder.result({
           id: uuidv7(finishedOn),
-          sourceAccountId: base.sourceAccountId,
+          sourceAccountId,
           queue,
-          bullmqId: base.bullmqId,
+          bullmqId: job.id!,
           result,
           durationMs,
           createdAt: new Date(finishedOn),
         });
       }
       deps.events?.completed({
-        jobId: base.id,
+        jobId: rowId,
         queue,
         type: job.name,
-        sourceAccountId: base.sourceAccountId,
-        userId: base.createdBy,
+        sourceAccountId,
+        userId: job.data?.meta?.createdBy ?? null,
       });
     });
 
@@ -212,13 +203,11 @@ export function createJobWorkers(deps: WorkerRuntimeDeps, queues: string[], opti
       const base = baseRow(queue, job);
       const now = job.finishedOn ?? Date.now();
       const status: JobStatus = cancelled ? 'cancelled' : final ? 'failed' : job.delay > 0 ? 'delayed' : 'waiting';
-      recorder.transition({
-        ...base,
-        status,
-        attemptsMade: job.attemptsMade,
-        startedAt: job.processedOn ? new Date(job.processedOn) : null,
-        finishedAt: final ? new Date(now) : null,
-      });
+      recorder.transitionEncoded(
+        queue,
+        job.id!,
+        encodeJobTransition(base.id, queue, job, status, job.processedOn ?? null, final ? now : null),
+      );
       recorder.failure({
         id: uuidv7(now),
         sourceAccountId: base.sourceAccountId,

@@ -111,6 +111,53 @@ export const encodeCreate = (r: CreatedRow): string => JSON.stringify(baseRecord
 export const encodeTransition = (r: TransitionRow): string =>
   JSON.stringify({ ...baseRecord(r), am: r.attemptsMade, sa: ms(r.startedAt), fa: ms(r.finishedAt) });
 
+/** The fields of a BullMQ job the mirror reads (structural, so this module does not depend on BullMQ). */
+export interface MirroredJob {
+  id?: string;
+  name: string;
+  timestamp: number;
+  attemptsMade: number;
+  opts: { priority?: number; attempts?: number; delay?: number };
+  data?: {
+    payload?: unknown;
+    meta?: {
+      id?: string;
+      sourceAccountId?: string;
+      createdBy?: string | null;
+      requestId?: string | null;
+      scheduleId?: string;
+      timeoutMs?: number;
+    };
+  };
+}
+
+const str = (value: string | null | undefined) => (value === null || value === undefined ? 'null' : JSON.stringify(value));
+const num = (value: number | null | undefined) => (value === null || value === undefined || !Number.isFinite(value) ? 'null' : String(value));
+
+/**
+ * The transition record of a BullMQ job, encoded straight from the job (the worker's hot path: no
+ * intermediate row objects). Same shape as encodeTransition.
+ */
+export function encodeJobTransition(
+  id: string,
+  queue: string,
+  job: MirroredJob,
+  status: string,
+  startedAt: number | null,
+  finishedAt: number | null,
+): string {
+  const meta = job.data?.meta;
+  const payload = job.data?.payload;
+  return (
+    `{"i":${str(id)},"a":${str(meta?.sourceAccountId ?? 'primary')},"q":${str(queue)},"b":${str(job.id)},` +
+    `"t":${str(job.name)},"s":"${status}","p":${num(job.opts.priority ?? 0)},` +
+    `"y":${payload === undefined ? 'null' : JSON.stringify(payload)},"m":${num(job.opts.attempts ?? 1)},` +
+    `"d":${num(job.opts.delay ?? 0)},"o":${num(meta?.timeoutMs)},"h":${str(meta?.scheduleId)},` +
+    `"c":${str(meta?.createdBy)},"r":${str(meta?.requestId)},"ca":${num(job.timestamp)},` +
+    `"am":${num(job.attemptsMade)},"sa":${num(startedAt)},"fa":${num(finishedAt)}}`
+  );
+}
+
 export const encodeResult = (r: ResultRow): string =>
   JSON.stringify({
     i: r.id,

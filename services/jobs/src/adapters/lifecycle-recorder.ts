@@ -57,6 +57,7 @@ export class LifecycleRecorder {
   // Rows are kept encoded (one string each), see job-store.ts.
   private creates: string[] = [];
   private transitions = new Map<string, string>();
+  private actives = new Map<string, () => string>();
   private results = new Map<string, string>();
   private failures: string[] = [];
   private scheduleRuns = new Map<string, { at: number; encoded: string }>();
@@ -70,7 +71,14 @@ export class LifecycleRecorder {
   constructor(private readonly options: RecorderOptions) {}
 
   get pending(): number {
-    return this.creates.length + this.transitions.size + this.results.size + this.failures.length + this.scheduleRuns.size;
+    return (
+      this.creates.length +
+      this.actives.size +
+      this.transitions.size +
+      this.results.size +
+      this.failures.length +
+      this.scheduleRuns.size
+    );
   }
 
   /**
@@ -85,7 +93,25 @@ export class LifecycleRecorder {
   }
 
   transition(row: TransitionRow): void {
-    this.transitions.set(key(row.queue, row.bullmqId), encodeTransition(row));
+    this.transitionEncoded(row.queue, row.bullmqId, encodeTransition(row));
+  }
+
+  /** A transition already encoded (see encodeJobTransition): the worker's hot path. */
+  transitionEncoded(queue: string, bullmqId: string, encoded: string): void {
+    const k = key(queue, bullmqId);
+    this.actives.delete(k);
+    this.transitions.set(k, encoded);
+    this.afterAdd();
+  }
+
+  /**
+   * A job started. It is only encoded if it is still running at the next flush: a job that finishes
+   * within the flush window costs one row write (its final state) and one encoding.
+   */
+  active(queue: string, bullmqId: string, encode: () => string): void {
+    const k = key(queue, bullmqId);
+    if (this.transitions.has(k)) this.transitions.delete(k);
+    this.actives.set(k, encode);
     this.afterAdd();
   }
 
@@ -149,6 +175,12 @@ export class LifecycleRecorder {
 
   private takeBatch(): { batch: LifecycleBatch; taken: Taken; waiters: Waiter[] } {
     const size = this.options.batchSize;
+    // Jobs still running now are encoded as "active" rows.
+    for (const [k, encode] of this.actives) {
+      if (this.transitions.size >= size) break;
+      this.actives.delete(k);
+      this.transitions.set(k, encode());
+    }
     const creates = this.creates.splice(0, size);
     const transitions = this.take(this.transitions, size);
     const results = this.take(this.results, size);
@@ -191,7 +223,7 @@ export class LifecycleRecorder {
   private dropOldest(): void {
     let excess = this.pending - this.options.maxBuffer;
     let dropped = 0;
-    for (const map of [this.transitions, this.results] as Map<string, unknown>[]) {
+    for (const map of [this.actives, this.transitions, this.results] as Map<string, unknown>[]) {
       for (const k of map.keys()) {
         if (excess <= 0) break;
         map.delete(k);

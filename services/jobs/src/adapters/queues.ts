@@ -1,4 +1,4 @@
-import { Queue, type JobsOptions } from 'bullmq';
+import { Queue, type JobsOptions, type KeepJobs } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { JobsConfig } from '../config.js';
 import type { JobEnvelope } from '../contracts.js';
@@ -14,11 +14,21 @@ export interface QueueRegistry {
   close(): Promise<void>;
 }
 
-/** Options every job gets unless the request overrides them: retries with exponential backoff, retention. */
+/**
+ * Options every job gets unless the request overrides them: retries with exponential backoff. Retention
+ * (removeOnComplete / removeOnFail) is a worker option (see retention()), so it is not stored with, and
+ * sent back for, every single job.
+ */
 export function defaultJobOptions(config: JobsConfig): JobsOptions {
   return {
     attempts: config.retryAttempts,
     backoff: { type: 'exponential', delay: config.retryDelayMs },
+  };
+}
+
+/** How long finished jobs stay in Redis (Postgres keeps the history). */
+export function retention(config: JobsConfig): { removeOnComplete: KeepJobs; removeOnFail: KeepJobs } {
+  return {
     removeOnComplete: { age: config.keepCompleted.age, count: config.keepCompleted.count },
     removeOnFail: { age: config.keepFailed.age },
   };

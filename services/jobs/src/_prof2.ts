@@ -1,0 +1,22 @@
+import { Session } from 'node:inspector/promises';
+import { writeFileSync } from 'node:fs';
+import { createLogger } from '@nself/logging';
+import { addJob, createApiContext, loadJobsConfig, startWorkerProcess } from './index.js';
+const config = loadJobsConfig();
+const logger = createLogger({ service: 'p', level: 'warn' });
+const ctx = await createApiContext(config, logger);
+const principal = { userId: 'bench', roles: ['admin'], isAdmin: true, sourceAccountId: 'primary', via: 'admin-secret' as const };
+let next = 0; const N = 20000;
+await Promise.all(Array.from({ length: 64 }, async () => { while (next < N) { next++; await addJob(ctx.deps, principal, { type: 'noop', queue: config.queues[0] }); } }));
+const q = ctx.deps.queues.get(config.queues[0]!);
+const session = new Session(); session.connect();
+await session.post('Profiler.enable');
+const worker = await startWorkerProcess(config, logger, config.queues, { concurrency: 50 });
+await session.post('Profiler.start');
+const c0 = process.cpuUsage(); const t0 = Date.now();
+for (;;) { const { completed = 0 } = await q.getJobCounts('completed'); if (completed >= N) break; await new Promise((r) => setTimeout(r, 20)); }
+const c = process.cpuUsage(c0);
+console.log('drain', Date.now() - t0, 'ms; cpu µs/job', ((c.user + c.system) / N).toFixed(1));
+const { profile } = await session.post('Profiler.stop');
+writeFileSync('/tmp/drain.cpuprofile', JSON.stringify(profile));
+await worker.stop(); await ctx.close();
