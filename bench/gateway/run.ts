@@ -2,7 +2,8 @@
  * Gateway benchmark: in ONE run, requests/s and p50/p99 latency at 50 and 100 connections for
  *   (a) the service direct, (b) a bare http-proxy-middleware proxy in front of it, (c) the real gateway
  *   with all its middleware (request id, access log, metrics, CORS, Redis rate limiting, keep-alive),
- * plus variants of the gateway that show what each piece costs.
+ * plus variants that show what each piece costs: the bare proxy with a keep-alive agent (connection
+ * reuse alone), the gateway without rate limiting, the gateway without access logs.
  *
  *   npm run bench:gateway                 # 10 s per measurement
  *   BENCH_DURATION=5 npm run bench:gateway
@@ -81,6 +82,7 @@ async function main() {
   ];
   if (process.env.BENCH_VARIANTS !== '0') {
     targets.push(
+      ['bare proxy, keep-alive', await start(path.join(here, 'bare-proxy.ts'), { TARGET: upstream, KEEP_ALIVE: '1' })],
       ['gateway, no rate limit', await start(path.join(repo, 'gateway/src/main.ts'), gatewayEnv({ GATEWAY_RATE_LIMIT: '0' }), listening)],
       ['gateway, no access log', await start(path.join(repo, 'gateway/src/main.ts'), gatewayEnv({ LOG_LEVEL: 'warn' }), listening)],
     );
@@ -102,9 +104,16 @@ async function main() {
     const direct = results.get(`direct@${c}`)!;
     const bare = results.get(`bare proxy@${c}`)!;
     const gateway = results.get(`gateway@${c}`)!;
+    const bareKeepAlive = results.get(`bare proxy, keep-alive@${c}`);
     return {
       connections: c,
       'bare/direct req/s': round(bare.rps / direct.rps),
+      ...(bareKeepAlive
+        ? {
+            'gateway/bare keep-alive req/s': round(gateway.rps / bareKeepAlive.rps),
+            'gateway/bare keep-alive p99': round(gateway.p99 / bareKeepAlive.p99),
+          }
+        : {}),
       'gateway/bare req/s (target >= 0.9)': round(gateway.rps / bare.rps),
       'gateway/bare p99 (target <= 1.2)': round(gateway.p99 / bare.p99),
       'gateway/direct req/s': round(gateway.rps / direct.rps),
