@@ -13,6 +13,7 @@ import {
   mailpitUrl,
   makePng,
   podman,
+  project,
   runId,
   token,
   variant,
@@ -262,6 +263,33 @@ describe(`the stack through the gateway (${variant})`, () => {
     const tampered = new URL(location);
     tampered.searchParams.set('redirect_uri', 'https://attacker.example/callback');
     expect(await probe(tampered.toString())).toMatch(/^400 .*redirect_uri/);
+  });
+
+  it('containers: migrations ran once before every service started; non-root node under an init; healthchecks pass', async () => {
+    // (engine facts, read with podman: what compose.yaml promises about the containers)
+    const names = (await podman('ps', '-a', '--filter', `label=io.podman.compose.project=${project}`, '--format', '{{.Names}}')).split('\n');
+    const migrate = containerOf('migrate');
+    expect(names).toContain(migrate);
+    const [exitCode, finished, restarts] = (
+      await podman('inspect', '--format', '{{.State.ExitCode}} {{.State.FinishedAt.UnixMilli}} {{.RestartCount}}', migrate)
+    ).split(' ');
+    expect(exitCode).toBe('0');
+    expect(restarts).toBe('0'); // once
+    const nodeServices = ['realtime', 'notifications', 'notifications-worker', 'file-processing', 'file-processing-worker', 'jobs', 'jobs-worker', 'idme', 'gateway'];
+    for (const service of nodeServices) {
+      const container = containerOf(service);
+      const [started, user] = (await podman('inspect', '--format', '{{.State.StartedAt.UnixMilli}} {{.Config.User}}', container)).split(' ');
+      expect(Number(started), `${service} started after the migrations finished`).toBeGreaterThan(Number(finished));
+      expect(user, `${service} image user`).toBe('node');
+      expect(await podman('exec', container, 'id', '-u')).toBe('1000');
+      // PID 1 is the init (compose `init: true`), node runs under it
+      expect(await podman('exec', container, 'cat', '/proc/1/comm')).toMatch(/init/);
+      expect(await podman('exec', container, 'sh', '-c', 'for p in /proc/[0-9]*; do cat $p/comm; done')).toMatch(/^node$/m);
+    }
+    // every long-running container's own healthcheck passes (podman runs the compose-defined test)
+    for (const name of names.filter((n) => n !== migrate)) {
+      await expect(podman('healthcheck', 'run', name), name).resolves.toBeDefined();
+    }
   });
 
   it('admin calls work with the admin secret and are refused without it', async () => {
