@@ -1,6 +1,12 @@
-/// <reference path="../types/clamdjs.d.ts" />
 import type { Readable } from 'node:stream';
-import clamd from 'clamdjs';
+import { createRequire } from 'node:module';
+
+/** The part of clamdjs (a CommonJS package without typings) this adapter uses. */
+interface ClamdJs {
+  createScanner(host: string, port: number): { scanStream(stream: Readable, timeout?: number): Promise<string> };
+  ping(host: string, port: number, timeout?: number): Promise<boolean>;
+}
+const clamd = createRequire(import.meta.url)('clamdjs') as ClamdJs;
 
 export type ScanResult =
   | { status: 'clean'; durationMs: number }
