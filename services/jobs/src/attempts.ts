@@ -6,6 +6,9 @@ export interface Attempt {
   deadline: number;
   /** Fails the attempt with this error (aborting the handler's signal); later calls are ignored. */
   fail(error: Error): void;
+  /** Encodes the job's "active" mirror row (called at most once, if it still runs at a mirror flush). */
+  encodeActive?: () => string;
+  recorded?: boolean;
 }
 
 /**
@@ -45,6 +48,17 @@ export class AttemptTracker {
     if (!attempt) return false;
     attempt.fail(error);
     return true;
+  }
+
+  /** Running attempts whose "active" row is not written yet; each is handed out once. */
+  *unrecorded(): Generator<[string, Attempt]> {
+    for (const entry of this.active) {
+      const attempt = entry[1];
+      if (!attempt.recorded && attempt.encodeActive) {
+        attempt.recorded = true;
+        yield entry;
+      }
+    }
   }
 
   failAll(error: () => Error): void {

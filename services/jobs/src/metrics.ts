@@ -1,13 +1,16 @@
 import { Counter, Gauge, Histogram, type Metrics } from '@nself/metrics';
+import { LocalCounter, LocalHistogram } from './local-metrics.js';
 import type { JobsQueue } from './adapters/queues.js';
 
 const STATES = ['waiting', 'prioritized', 'delayed', 'active', 'completed', 'failed'] as const;
 
 export interface JobsMetrics {
-  processed: Counter<'queue' | 'type' | 'outcome'>;
-  duration: Histogram<'queue' | 'type'>;
-  waitTime: Histogram<'queue'>;
-  active: Gauge<'queue'>;
+  /** Per-job metrics (worker hot path): pre-bound series, see local-metrics.ts. */
+  processed: LocalCounter;
+  duration: LocalHistogram;
+  waitTime: LocalHistogram;
+  /** Sets where jobs_active reads the running jobs per queue from (the workers' attempt trackers). */
+  setActiveSource(source: () => Map<string, number>): void;
   stalled: Counter<'queue'>;
   mirrorRows: Counter;
   mirrorFlush: Histogram;
@@ -41,28 +44,35 @@ export function registerQueueDepth(metrics: Metrics, queues: () => JobsQueue[]):
 
 export function createJobsMetrics(metrics: Metrics, pending: () => number): JobsMetrics {
   const registers = [metrics.registry];
+  let activeSource: () => Map<string, number> = () => new Map();
+  new Gauge({
+    name: 'jobs_active',
+    help: 'Jobs running in this worker',
+    labelNames: ['queue'],
+    registers,
+    collect() {
+      this.reset();
+      for (const [queue, count] of activeSource()) this.set({ queue }, count);
+    },
+  });
   return {
-    processed: new Counter({
-      name: 'jobs_processed_total',
-      help: 'Job attempts finished by this worker, by outcome (completed, retried, failed, cancelled)',
-      labelNames: ['queue', 'type', 'outcome'],
-      registers,
-    }),
-    duration: new Histogram({
-      name: 'jobs_duration_seconds',
-      help: 'Time from start to finish of successful attempts',
-      labelNames: ['queue', 'type'],
-      buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60, 300],
-      registers,
-    }),
-    waitTime: new Histogram({
-      name: 'jobs_wait_seconds',
-      help: 'Time from the moment a job was due (added or delay over) to its start',
-      labelNames: ['queue'],
-      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5, 30],
-      registers,
-    }),
-    active: new Gauge({ name: 'jobs_active', help: 'Jobs running in this worker', labelNames: ['queue'], registers }),
+    processed: new LocalCounter(
+      metrics.registry,
+      'jobs_processed_total',
+      'Job attempts finished by this worker, by outcome (completed, retried, failed, cancelled)',
+    ),
+    duration: new LocalHistogram(metrics.registry, 'jobs_duration_seconds', 'Time from start to finish of successful attempts', [
+      0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60, 300,
+    ]),
+    waitTime: new LocalHistogram(
+      metrics.registry,
+      'jobs_wait_seconds',
+      'Time from the moment a job was due (added or delay over) to its start',
+      [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5, 30],
+    ),
+    setActiveSource(source) {
+      activeSource = source;
+    },
     stalled: new Counter({
       name: 'jobs_stalled_total',
       help: 'Jobs found stalled (lost lock) and moved back to wait by this worker',

@@ -29,6 +29,8 @@ export function createProcessor(deps: {
   tracker: AttemptTracker;
   /** Cancel requests that arrived before the job was running here (consumed once). */
   takePendingCancel?: (bullmqId: string) => string | undefined;
+  /** Called as an attempt starts (metrics, schedule bookkeeping); returns the encoder of its "active" row. */
+  onStart?: (job: JobsJob, startedAt: number) => (() => string) | undefined;
 }) {
   const { tracker, queue, logger } = deps;
   return async function process(job: JobsJob, token?: string): Promise<unknown> {
@@ -51,6 +53,7 @@ export function createProcessor(deps: {
         reject?.(error);
       },
     };
+    attempt.encodeActive = deps.onStart?.(job, job.processedOn ?? Date.now());
     tracker.start(bullmqId, attempt);
     try {
       const early = deps.takePendingCancel?.(bullmqId);

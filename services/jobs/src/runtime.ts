@@ -1,11 +1,11 @@
-import type { Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Redis } from 'ioredis';
 import pg from 'pg';
 import { createAuthenticator } from '@nself/auth';
 import { checkDatabase, createPrisma, type PrismaClient } from '@nself/db';
 import { createHealth, type Health } from '@nself/health';
-import { closeServer, createServiceApp, listen } from '@nself/http';
+import { closeServer, listen } from '@nself/http';
 import type { Logger } from '@nself/logging';
 import { createMetrics, type Metrics } from '@nself/metrics';
 import { createShutdown, type Shutdown } from '@nself/shutdown';
@@ -14,6 +14,7 @@ import { subscribeCancel } from './adapters/cancel-channel.js';
 import { createJobEvents } from './adapters/job-events.js';
 import { isPermanentDbError, writeLifecycleBatch } from './adapters/job-store.js';
 import { createJobsRepository, type JobsRepository } from './adapters/jobs-repository.js';
+import { createWorkerStore } from './adapters/worker-store.js';
 import { LifecycleRecorder } from './adapters/lifecycle-recorder.js';
 import { createQueueRegistry, type QueueRegistry } from './adapters/queues.js';
 import { createRedis, redisReady } from './adapters/redis.js';
@@ -28,10 +29,8 @@ import { restoreSchedules } from './use-cases/schedules.js';
 import { createJobWorkers, type JobWorkers } from './worker-runtime.js';
 
 interface Core {
-  prisma: PrismaClient;
-  /** A small pool of its own for the batched mirror writes (synchronous_commit off). */
+  /** node-postgres pool for the batched mirror writes (synchronous_commit off) and the worker's reads. */
   mirrorPool: pg.Pool;
-  repo: JobsRepository;
   metrics: Metrics;
   jobsMetrics: JobsMetrics;
   recorder: LifecycleRecorder;
@@ -39,10 +38,9 @@ interface Core {
 }
 
 function createCore(config: JobsConfig, logger: Logger, service: string): Core {
-  const prisma = createPrisma(config.databaseUrl, { maxConnections: 5 });
   const mirrorPool = new pg.Pool({
     connectionString: config.databaseUrl,
-    max: 2,
+    max: 3,
     application_name: `${service}-mirror`,
     options: '-c synchronous_commit=off',
   });
@@ -73,21 +71,55 @@ function createCore(config: JobsConfig, logger: Logger, service: string): Core {
     maxResponseBytes: config.http.maxResponseBytes,
     maxRedirects: config.http.maxRedirects,
   });
-  return { prisma, mirrorPool, repo: createJobsRepository(prisma), metrics, jobsMetrics, recorder, http };
+  return { mirrorPool, metrics, jobsMetrics, recorder, http };
+}
+
+interface ApiCore extends Core {
+  prisma: PrismaClient;
+  repo: JobsRepository;
 }
 
 const port = (server: Server) => (server.address() as AddressInfo).port;
 
+/**
+ * The worker's /health, /ready and /metrics, on a bare node:http handler: the shared Express app would
+ * run each request (every orchestrator health check) inside AsyncLocalStorage for its request id, which
+ * would turn on async context tracking for the whole process (see worker-store.ts).
+ */
+function workerHealthHandler(health: Health, metrics: Metrics) {
+  return (req: IncomingMessage, res: ServerResponse) => {
+    const path = (req.url ?? '/').split('?')[0];
+    const send = (status: number, type: string, body: string) => {
+      res.writeHead(status, { 'content-type': type });
+      res.end(body);
+    };
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      send(405, 'application/problem+json', JSON.stringify({ status: 405, code: 'METHOD_NOT_ALLOWED', title: 'Method Not Allowed' }));
+      return;
+    }
+    if (path === '/health') {
+      send(200, 'application/json', JSON.stringify(health.liveness()));
+    } else if (path === '/ready') {
+      void health.readiness().then((r) => send(r.status === 'ok' ? 200 : 503, 'application/json', JSON.stringify(r)));
+    } else if (path === '/metrics') {
+      void metrics.render().then(({ contentType, body }) => send(200, contentType, body));
+    } else {
+      send(404, 'application/problem+json', JSON.stringify({ status: 404, code: 'ROUTE_NOT_FOUND', title: 'Not Found', detail: `Route ${req.method} ${path} not found` }));
+    }
+  };
+}
+
 export interface ApiContext {
   deps: ApiDeps;
-  core: Core;
+  core: ApiCore;
   /** Flushes the mirror and closes queues, Redis, the HTTP client and Postgres. */
   close(): Promise<void>;
 }
 
 /** What the API and the CLI share: repository, producers on a fail-fast connection, the mirror. */
 export async function createApiContext(config: JobsConfig, logger: Logger, service = 'jobs'): Promise<ApiContext> {
-  const core = createCore(config, logger, service);
+  const prisma = createPrisma(config.databaseUrl, { maxConnections: 5 });
+  const core: ApiCore = { ...createCore(config, logger, service), prisma, repo: createJobsRepository(prisma) };
   const redis = createRedis(config.redisUrl, 'producer');
   redis.on('error', (error) => logger.warn({ err: error }, 'Redis connection error'));
   try {
@@ -187,6 +219,7 @@ export async function startWorkerProcess(
   const unknown = queueNames.filter((q) => !config.queues.includes(q));
   if (unknown.length) throw new Error(`unknown queue(s): ${unknown.join(', ')} (JOBS_QUEUES: ${config.queues.join(', ')})`);
   const core = createCore(config, logger, 'jobs-worker');
+  const store = createWorkerStore(core.mirrorPool);
   const connection = createRedis(config.redisUrl, 'worker');
   const producer = createRedis(config.redisUrl, 'producer');
   const subscriber = createRedis(config.redisUrl, 'subscriber');
@@ -194,7 +227,7 @@ export async function startWorkerProcess(
   for (const r of [connection, producer, subscriber]) r.on('error', (error) => logger.warn({ err: error }, 'Redis connection error'));
   await Promise.all([redisReady(connection, 30_000), redisReady(producer, 30_000)]);
 
-  const store =
+  const objectStore =
     config.s3.endpoint || config.s3.accessKeyId
       ? createObjectStore({
           endpoint: config.s3.endpoint,
@@ -207,12 +240,12 @@ export async function startWorkerProcess(
   const registry = createHandlerRegistry({
     config,
     http: core.http,
-    store,
+    store: objectStore,
     cacheRedis: () => {
       cacheRedis ??= createRedis(config.cache.redisUrl, 'cache');
       return cacheRedis;
     },
-    customTypes: core.repo,
+    customTypes: store,
   });
   const events = createJobEvents({
     url: config.amqpUrl,
@@ -234,20 +267,23 @@ export async function startWorkerProcess(
   // Schedules are restored by the worker too, so they come back even if only workers restart.
   const queues = createQueueRegistry(config, producer);
   registerQueueDepth(core.metrics, () => queues.all().filter((q) => queueNames.includes(q.name)));
-  await restoreSchedules({ repo: core.repo, queues, config, logger }).catch((error: unknown) =>
+  await restoreSchedules({ repo: store, queues, config, logger }).catch((error: unknown) =>
     logger.error({ err: error }, 'restoring job schedulers failed'),
   );
 
   const health = createHealth({
-    postgres: () => checkDatabase(core.prisma),
+    postgres: () => store.check(),
     redis: () => connection.ping(),
     workers: async () => {
       if (!workers.isRunning()) throw new Error('workers are not running');
     },
     ...(events ? { rabbitmq: () => events.check() } : {}),
   });
-  const app = createServiceApp({ logger, health, metrics: core.metrics, routes: () => undefined });
-  const server = await listen(app, config.workerPort);
+  const server = createServer(workerHealthHandler(health, core.metrics));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.workerPort, '0.0.0.0', () => resolve());
+  });
   logger.info({ port: port(server), queues: queueNames, concurrency: options.concurrency ?? config.concurrency }, 'jobs worker running');
 
   const shutdown = createShutdown({ logger, timeoutMs: config.shutdownTimeoutMs, exit: options.exit });
@@ -280,11 +316,8 @@ export async function startWorkerProcess(
       [connection, producer, subscriber, cacheRedis].filter(Boolean).map((r) => r!.quit().catch(() => r!.disconnect())),
     );
   });
-  shutdown.add('storage', () => store?.close());
+  shutdown.add('storage', () => objectStore?.close());
   shutdown.add('http-client', () => core.http.close());
-  shutdown.add('postgres', async () => {
-    await core.mirrorPool.end();
-    await core.prisma.$disconnect();
-  });
+  shutdown.add('postgres', () => core.mirrorPool.end());
   return { workers, server, port: port(server), health, shutdown, stop: () => shutdown.run('stop') };
 }

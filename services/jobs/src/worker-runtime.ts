@@ -103,22 +103,36 @@ export function createJobWorkers(deps: WorkerRuntimeDeps, queues: string[], opti
   for (const queue of queues) {
     const tracker = new AttemptTracker();
     trackers.set(queue, tracker);
-    // Labelled metric children, looked up once per queue/type instead of once per job.
-    const children = new Map<string, ReturnType<typeof labelled>>();
-    const labelled = (type: string) => ({
-      completed: metrics.processed.labels({ queue, type, outcome: 'completed' }),
-      duration: metrics.duration.labels({ queue, type }),
-    });
+    // Pre-bound metric series, looked up once per queue/type instead of once per job.
+    const children = new Map<string, { completed: (by?: number) => void; duration: (value: number) => void }>();
     const forType = (type: string) => {
       let child = children.get(type);
       if (!child) {
-        child = labelled(type);
+        child = {
+          completed: metrics.processed.child({ queue, type, outcome: 'completed' }),
+          duration: metrics.duration.child({ queue, type }),
+        };
         children.set(type, child);
       }
       return child;
     };
-    const active = metrics.active.labels({ queue });
-    const waitTime = metrics.waitTime.labels({ queue });
+    const waitTime = metrics.waitTime.child({ queue });
+    recorder.addRunningSource(queue, () => tracker.unrecorded());
+    // As an attempt starts (inside the processor: no 'active' event listener on the hot path).
+    const onStart = (job: JobsJob, startedAt: number) => {
+      waitTime(Math.max(0, startedAt - dueAt(job)) / 1000);
+      const meta = job.data?.meta;
+      if (meta?.scheduleId) {
+        const firedAt = new Date(dueAt(job));
+        recorder.scheduleRun({
+          scheduleId: meta.scheduleId,
+          lastRunAt: firedAt,
+          nextRunAt: meta.cron ? nextCronRun(meta.cron, meta.tz, firedAt) : null,
+        });
+      }
+      recorder.nudge();
+      return () => encodeJobTransition(jobRowId(queue, job), queue, job, 'active', startedAt, null);
+    };
     const worker = new Worker<JobEnvelope, unknown, string>(
       queue,
       createProcessor({
@@ -128,6 +142,7 @@ export function createJobWorkers(deps: WorkerRuntimeDeps, queues: string[], opti
         queue,
         tracker,
         takePendingCancel: takePendingCancel(queue),
+        onStart,
       }),
       {
         connection: deps.connection,
@@ -141,29 +156,12 @@ export function createJobWorkers(deps: WorkerRuntimeDeps, queues: string[], opti
       },
     );
 
-    worker.on('active', (job: JobsJob) => {
-      active.inc();
-      const startedAt = job.processedOn ?? Date.now();
-      waitTime.observe(Math.max(0, startedAt - dueAt(job)) / 1000);
-      recorder.active(queue, job.id!, () => encodeJobTransition(jobRowId(queue, job), queue, job, 'active', startedAt, null));
-      const meta = job.data?.meta;
-      if (meta?.scheduleId) {
-        const firedAt = new Date(dueAt(job));
-        recorder.scheduleRun({
-          scheduleId: meta.scheduleId,
-          lastRunAt: firedAt,
-          nextRunAt: meta.cron ? nextCronRun(meta.cron, meta.tz, firedAt) : null,
-        });
-      }
-    });
-
     worker.on('completed', (job: JobsJob, result: unknown) => {
-      active.dec();
       const finishedOn = job.finishedOn ?? Date.now();
       const durationMs = job.processedOn ? finishedOn - job.processedOn : null;
       const child = forType(job.name);
-      child.completed.inc();
-      if (durationMs !== null) child.duration.observe(durationMs / 1000);
+      child.completed();
+      if (durationMs !== null) child.duration(durationMs / 1000);
       const rowId = jobRowId(queue, job);
       recorder.transitionEncoded(queue, job.id!, encodeJobTransition(rowId, queue, job, 'completed', job.processedOn ?? null, finishedOn));
       // A job that returned nothing has no result row: its duration is finished_at - started_at.
@@ -193,13 +191,11 @@ export function createJobWorkers(deps: WorkerRuntimeDeps, queues: string[], opti
         logger.error({ queue, err: error }, 'a job failed and was removed before it could be recorded');
         return;
       }
-      // A job failed by the stalled checker was never active in this process.
       const stalledOut = /stalled more than allowable limit/.test(error.message);
-      if (!stalledOut) active.dec();
       const final = Boolean(job.finishedOn) || stalledOut;
       const cancelled = final && isCancellation(error);
       const outcome = cancelled ? 'cancelled' : final ? 'failed' : 'retried';
-      metrics.processed.inc({ queue, type: job.name, outcome });
+      metrics.processed.child({ queue, type: job.name, outcome })();
       const base = baseRow(queue, job);
       const now = job.finishedOn ?? Date.now();
       const status: JobStatus = cancelled ? 'cancelled' : final ? 'failed' : job.delay > 0 ? 'delayed' : 'waiting';
@@ -243,6 +239,8 @@ export function createJobWorkers(deps: WorkerRuntimeDeps, queues: string[], opti
     worker.on('error', (error: Error) => logger.error({ queue, err: error }, 'worker error'));
     workers.set(queue, worker);
   }
+
+  metrics.setActiveSource(() => new Map([...trackers].map(([queue, tracker]) => [queue, tracker.size])));
 
   return {
     queues,

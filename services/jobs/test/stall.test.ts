@@ -68,5 +68,13 @@ describe('a worker process killed with SIGKILL mid-job', () => {
     const metrics = await fetch(`http://127.0.0.1:${workers[1]!.port}/metrics`).then((r) => r.text());
     const stalled = /jobs_stalled_total\{[^}]*queue="[^"]+"[^}]*\} (\d+)/.exec(metrics);
     expect(Number(stalled?.[1] ?? 0)).toBe(3);
+    // The worker's per-job metrics render as Prometheus series.
+    expect(metrics).toMatch(/jobs_processed_total\{[^}]*outcome="completed"[^}]*\} 3/);
+    expect(metrics).toMatch(/jobs_duration_seconds_bucket\{[^}]*le="\+Inf"[^}]*\} 3/);
+    expect(metrics).toMatch(/jobs_duration_seconds_count\{[^}]*type="http-request"[^}]*\} 3/);
+    expect(metrics).toMatch(/# TYPE jobs_wait_seconds histogram/);
+    const health = await fetch(`http://127.0.0.1:${workers[1]!.port}/ready`);
+    expect(health.status).toBe(200);
+    expect(((await health.json()) as { checks: Record<string, unknown> }).checks).toHaveProperty('workers');
   }, 120_000);
 });

@@ -57,13 +57,14 @@ export class LifecycleRecorder {
   // Rows are kept encoded (one string each), see job-store.ts.
   private creates: string[] = [];
   private transitions = new Map<string, string>();
-  private actives = new Map<string, () => string>();
+  private runningSources: { queue: string; source: () => Iterable<[string, { encodeActive?: () => string }]> }[] = [];
   private results = new Map<string, string>();
   private failures: string[] = [];
   private scheduleRuns = new Map<string, { at: number; encoded: string }>();
   private waiters: Waiter[] = [];
   private timer: NodeJS.Timeout | undefined;
   private timerDelay = 0;
+  private nudged = false;
   private flushing: Promise<void> | undefined;
   private failuresInARow = 0;
   private closed = false;
@@ -73,7 +74,6 @@ export class LifecycleRecorder {
   get pending(): number {
     return (
       this.creates.length +
-      this.actives.size +
       this.transitions.size +
       this.results.size +
       this.failures.length +
@@ -98,21 +98,23 @@ export class LifecycleRecorder {
 
   /** A transition already encoded (see encodeJobTransition): the worker's hot path. */
   transitionEncoded(queue: string, bullmqId: string, encoded: string): void {
-    const k = key(queue, bullmqId);
-    this.actives.delete(k);
-    this.transitions.set(k, encoded);
+    this.transitions.set(key(queue, bullmqId), encoded);
     this.afterAdd();
   }
 
   /**
-   * A job started. It is only encoded if it is still running at the next flush: a job that finishes
+   * Where running jobs come from (the workers' attempt trackers, entries keyed by queue): their
+   * "active" rows are encoded at flush time, only for jobs still running then — a job that finishes
    * within the flush window costs one row write (its final state) and one encoding.
    */
-  active(queue: string, bullmqId: string, encode: () => string): void {
-    const k = key(queue, bullmqId);
-    if (this.transitions.has(k)) this.transitions.delete(k);
-    this.actives.set(k, encode);
-    this.afterAdd();
+  addRunningSource(queue: string, source: () => Iterable<[string, { encodeActive?: () => string }]>): void {
+    this.runningSources.push({ queue, source });
+  }
+
+  /** A job started: makes sure a flush comes (which records it if it is still running by then). */
+  nudge(): void {
+    if (this.flushing) this.nudged = true;
+    else this.schedule(this.options.flushMs);
   }
 
   result(row: ResultRow): void {
@@ -137,7 +139,7 @@ export class LifecycleRecorder {
     clearTimeout(this.timer);
     this.timer = undefined;
     while (this.flushing) await this.flushing;
-    if (this.pending || this.waiters.length) await this.runFlush();
+    await this.runFlush();
   }
 
   /** Final flush; further events are still accepted and written by flush() calls. */
@@ -175,11 +177,12 @@ export class LifecycleRecorder {
 
   private takeBatch(): { batch: LifecycleBatch; taken: Taken; waiters: Waiter[] } {
     const size = this.options.batchSize;
-    // Jobs still running now are encoded as "active" rows.
-    for (const [k, encode] of this.actives) {
-      if (this.transitions.size >= size) break;
-      this.actives.delete(k);
-      this.transitions.set(k, encode());
+    // Jobs still running now are recorded as "active" (unless a newer event of theirs is buffered).
+    for (const { queue, source } of this.runningSources) {
+      for (const [bullmqId, attempt] of source()) {
+        const k = key(queue, bullmqId);
+        if (!this.transitions.has(k) && attempt.encodeActive) this.transitions.set(k, attempt.encodeActive());
+      }
     }
     const creates = this.creates.splice(0, size);
     const transitions = this.take(this.transitions, size);
@@ -223,7 +226,7 @@ export class LifecycleRecorder {
   private dropOldest(): void {
     let excess = this.pending - this.options.maxBuffer;
     let dropped = 0;
-    for (const map of [this.actives, this.transitions, this.results] as Map<string, unknown>[]) {
+    for (const map of [this.transitions, this.results] as Map<string, unknown>[]) {
       for (const k of map.keys()) {
         if (excess <= 0) break;
         map.delete(k);
@@ -265,46 +268,50 @@ export class LifecycleRecorder {
   private runFlush(): Promise<void> {
     if (this.flushing) return this.flushing;
     this.flushing = (async () => {
-      try {
-        while (this.pending || this.waiters.length) {
-          const { batch, taken, waiters } = this.takeBatch();
-          const rows =
-            batch.creates.length + batch.transitions.length + batch.results.length + batch.failures.length + batch.scheduleRuns.length;
-          const started = performance.now();
-          try {
-            if (rows) await this.options.write(batch);
-            this.failuresInARow = 0;
-            this.options.onFlush?.(rows, performance.now() - started);
-            for (const waiter of waiters) waiter.resolve(true);
-          } catch (error) {
-            if (this.options.isPermanent?.(error)) {
-              // A poison row must not block the mirror: write the rows one by one and drop the bad ones.
-              const isolated = await this.writeIsolated(batch).catch(() => null);
-              if (isolated !== null) {
-                this.options.onDrop?.(isolated);
-                this.options.logger.error({ err: error, dropped: isolated }, 'job mirror rows refused by Postgres were dropped');
-                for (const waiter of waiters) waiter.resolve(true);
-                continue;
-              }
+      // The first round always runs: running jobs (not counted in `pending`) may need their rows.
+      for (let first = true; first || this.pending || this.waiters.length; first = false) {
+        this.nudged = false;
+        const { batch, taken, waiters } = this.takeBatch();
+        const rows =
+          batch.creates.length + batch.transitions.length + batch.results.length + batch.failures.length + batch.scheduleRuns.length;
+        const started = performance.now();
+        try {
+          if (rows) await this.options.write(batch);
+          this.failuresInARow = 0;
+          this.options.onFlush?.(rows, performance.now() - started);
+          for (const waiter of waiters) waiter.resolve(true);
+        } catch (error) {
+          if (this.options.isPermanent?.(error)) {
+            // A poison row must not block the mirror: write the rows one by one and drop the bad ones.
+            const isolated = await this.writeIsolated(batch).catch(() => null);
+            if (isolated !== null) {
+              this.options.onDrop?.(isolated);
+              // A batch racing the API's insert of the same job can hit the primary key (ON CONFLICT arbitrates
+              // on (queue, bullmq_id) only); row by row it then goes through and nothing is dropped.
+              if (isolated) this.options.logger.error({ err: error, dropped: isolated }, 'job mirror rows refused by Postgres were dropped');
+              else this.options.logger.warn({ err: error }, 'job mirror batch conflicted with a concurrent insert; rewritten row by row');
+              for (const waiter of waiters) waiter.resolve(true);
+              continue;
             }
-            this.failuresInARow += 1;
-            this.restore(taken);
-            this.options.onError?.();
-            this.options.logger.error({ err: error, rows, attempt: this.failuresInARow }, 'writing the job mirror failed; will retry');
-            for (const waiter of waiters) waiter.resolve(false);
-            return;
           }
-          // Keep coalescing worker events unless a backlog is building up.
-          if (this.pending < this.options.batchSize && !this.creates.length && !this.waiters.length) break;
+          this.failuresInARow += 1;
+          this.restore(taken);
+          this.options.onError?.();
+          this.options.logger.error({ err: error, rows, attempt: this.failuresInARow }, 'writing the job mirror failed; will retry');
+          for (const waiter of waiters) waiter.resolve(false);
+          return;
         }
-      } finally {
-        this.flushing = undefined;
+        // Keep coalescing worker events unless a backlog is building up.
+        if (this.pending < this.options.batchSize && !this.creates.length && !this.waiters.length) break;
       }
     })().finally(() => {
+      // Cleared here, not inside the async body: a round with nothing to write finishes synchronously,
+      // before `this.flushing` is even assigned.
+      this.flushing = undefined;
       if (this.failuresInARow) {
         const backoff = Math.min(5000, 100 * 2 ** Math.min(this.failuresInARow, 6));
         this.schedule(backoff);
-      } else if (this.pending || this.waiters.length) {
+      } else if (this.pending || this.waiters.length || this.nudged) {
         const soon = this.creates.length > 0 || this.pending >= this.options.batchSize;
         this.schedule(soon ? 0 : this.options.flushMs, soon);
       }

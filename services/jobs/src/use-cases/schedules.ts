@@ -4,7 +4,7 @@ import type { Logger } from '@nself/logging';
 import { CronExpressionParser } from 'cron-parser';
 import { z } from 'zod';
 import type { JobScheduleModel as JobSchedule } from '@nself/db';
-import type { JobsRepository } from '../adapters/jobs-repository.js';
+import type { ScheduleRow, ScheduleSource } from '../adapters/worker-store.js';
 import type { QueueRegistry } from '../adapters/queues.js';
 import type { JobsConfig } from '../config.js';
 import { JOB_TYPE_NAME, type JobEnvelope } from '../contracts.js';
@@ -63,7 +63,7 @@ export function nextRun(cron: string, timezone: string, after = new Date()): Dat
   }
 }
 
-function stored(row: JobSchedule): StoredPayload {
+function stored(row: Pick<ScheduleRow, 'payload'>): StoredPayload {
   const value = row.payload as unknown as StoredPayload | null;
   return value && typeof value === 'object' && 'payload' in value ? value : { payload: value ?? {} };
 }
@@ -101,7 +101,7 @@ export function viewSchedule(row: JobSchedule): ScheduleView {
 export async function applyScheduler(
   queues: QueueRegistry,
   config: JobsConfig,
-  row: JobSchedule,
+  row: ScheduleRow,
   createdBy: string | null,
 ): Promise<void> {
   const { payload, options } = stored(row);
@@ -252,7 +252,7 @@ export async function deleteSchedule(deps: ApiDeps, principal: Principal, id: st
  * a lost Redis — and schedulers of deleted or disabled schedules are removed.
  */
 export async function restoreSchedules(deps: {
-  repo: JobsRepository;
+  repo: ScheduleSource;
   queues: QueueRegistry;
   config: JobsConfig;
   logger: Logger;
