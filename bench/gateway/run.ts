@@ -11,6 +11,7 @@
  * Needs Redis on REDIS_URL (default redis://127.0.0.1:6379).
  */
 import { fork, type ChildProcess } from 'node:child_process';
+import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
@@ -22,31 +23,36 @@ const duration = Number(process.env.BENCH_DURATION ?? 10);
 const connectionCounts = (process.env.BENCH_CONNECTIONS ?? '50,100').split(',').map(Number);
 const children: ChildProcess[] = [];
 
-function start(script: string, env: Record<string, string>, readyLine?: RegExp): Promise<number> {
+function start(script: string, env: Record<string, string>): Promise<number> {
   return new Promise((resolve, reject) => {
     const child = fork(script, [], {
       cwd: repo,
       execArgv: ['--conditions=source', '--import', 'tsx'],
       env: { ...process.env, ...env },
-      stdio: readyLine ? ['ignore', 'pipe', 'inherit', 'ipc'] : ['ignore', 'ignore', 'inherit', 'ipc'],
+      stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
     });
     children.push(child);
     child.once('exit', (code) => reject(new Error(`${script} exited with ${code}`)));
     child.on('message', (m: { port?: number }) => m.port && resolve(m.port));
-    if (readyLine && child.stdout) {
-      let buffer = '';
-      child.stdout.on('data', (chunk: Buffer) => {
-        buffer += chunk.toString();
-        const match = readyLine.exec(buffer);
-        if (match) {
-          resolve(Number(match[1]));
-          buffer = '';
-          child.stdout!.removeAllListeners('data');
-          child.stdout!.resume();
-        }
-      });
-    }
   });
+}
+
+/** The gateway announces nothing over IPC (and logs nothing at LOG_LEVEL=warn): give it a port, poll /health. */
+async function startGateway(env: Record<string, string>): Promise<number> {
+  const port = await new Promise<number>((resolve) => {
+    const probe = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as net.AddressInfo;
+      probe.close(() => resolve(port));
+    });
+  });
+  const exited = start(path.join(repo, 'gateway/src/main.ts'), { ...env, GATEWAY_PORT: String(port) });
+  exited.catch(() => undefined); // killed at the end of the run: not an error then
+  for (const deadline = Date.now() + 60_000; Date.now() < deadline; ) {
+    const up = await fetch(`http://127.0.0.1:${port}/health`).then((r) => r.ok, () => false);
+    if (up) return port;
+    await Promise.race([exited, new Promise((r) => setTimeout(r, 200))]);
+  }
+  throw new Error(`the gateway did not answer on port ${port} within 60 s`);
 }
 
 async function measure(url: string, connections: number) {
@@ -66,7 +72,6 @@ async function main() {
   const upstream = `http://127.0.0.1:${upstreamPort}`;
   const barePort = await start(path.join(here, 'bare-proxy.ts'), { TARGET: upstream });
   const gatewayEnv = (extra: Record<string, string>) => ({
-    GATEWAY_PORT: '0',
     GATEWAY_HOST: '127.0.0.1',
     JOBS_URL: upstream,
     REDIS_KEY_PREFIX: `bench:${Date.now()}`,
@@ -74,17 +79,16 @@ async function main() {
     LOG_LEVEL: 'info',
     ...extra,
   });
-  const listening = /"port":(\d+),"msg":"gateway listening"/;
   const targets: [string, number][] = [
     ['direct', upstreamPort],
     ['bare proxy', barePort],
-    ['gateway', await start(path.join(repo, 'gateway/src/main.ts'), gatewayEnv({}), listening)],
+    ['gateway', await startGateway(gatewayEnv({}))],
   ];
   if (process.env.BENCH_VARIANTS !== '0') {
     targets.push(
       ['bare proxy, keep-alive', await start(path.join(here, 'bare-proxy.ts'), { TARGET: upstream, KEEP_ALIVE: '1' })],
-      ['gateway, no rate limit', await start(path.join(repo, 'gateway/src/main.ts'), gatewayEnv({ GATEWAY_RATE_LIMIT: '0' }), listening)],
-      ['gateway, no access log', await start(path.join(repo, 'gateway/src/main.ts'), gatewayEnv({ LOG_LEVEL: 'warn' }), listening)],
+      ['gateway, no rate limit', await startGateway(gatewayEnv({ GATEWAY_RATE_LIMIT: '0' }))],
+      ['gateway, no access log', await startGateway(gatewayEnv({ LOG_LEVEL: 'warn' }))],
     );
   }
 
@@ -93,6 +97,7 @@ async function main() {
   for (const connections of connectionCounts) {
     for (const [name, port] of targets) {
       const route = name === 'direct' ? '/v1/ping' : '/jobs/v1/ping';
+      process.stderr.write(`measuring ${name} at ${connections} connections\n`);
       const r = await measure(`http://127.0.0.1:${port}${route}`, connections);
       results.set(`${name}@${connections}`, r);
       rows.push({ target: name, connections, 'req/s': Math.round(r.rps), 'p50 ms': r.p50, 'p99 ms': r.p99, errors: r.errors });
