@@ -16,7 +16,7 @@ export const portOf = (server: http.Server) => (server.address() as AddressInfo)
 /** An upstream that answers every request with what it received; /ready can be switched off. */
 export async function startEchoUpstream(name: string) {
   const state = { ready: true, open: 0, closedEarly: 0, delayMs: 0, resetNext: false };
-  const server = http.createServer((req, res) => {
+  const handler: http.RequestListener = (req, res) => {
     if (req.url === '/ready') {
       res.writeHead(state.ready ? 200 : 503, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ status: state.ready ? 'ok' : 'error' }));
@@ -55,8 +55,8 @@ export async function startEchoUpstream(name: string) {
         );
       }, state.delayMs);
     });
-  });
-  await listen(server as never, 0, '127.0.0.1');
+  };
+  const server = await listen(handler, 0, '127.0.0.1');
   return { server, state, url: `http://127.0.0.1:${portOf(server)}` };
 }
 
@@ -78,7 +78,7 @@ export async function startSocketReplica(name: string) {
   io.on('connection', (socket) => {
     socket.on('whoami', (ack: (name: string) => void) => ack(name));
   });
-  await listen(server as never, 0, '127.0.0.1');
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
     name,
     io,

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Server } from 'node:http';
+import { createServer, type RequestListener, type Server } from 'node:http';
 import cors from 'cors';
 import express, { type Express, type RequestHandler } from 'express';
 import { errorMiddleware, notFoundMiddleware } from '@nself/errors';
@@ -90,9 +90,9 @@ export const KEEP_ALIVE_TIMEOUT_MS = 65_000;
  * Listens and resolves with the server (port 0 picks a free one). Idle connections are kept longer than
  * the gateway's pool keeps them, so the gateway never reuses a socket this server is closing (a 502).
  */
-export function listen(app: Express | ((req: never, res: never) => void), port: number, host = '0.0.0.0'): Promise<Server> {
+export function listen(app: Express | RequestListener, port: number, host = '0.0.0.0'): Promise<Server> {
   return new Promise((resolve, reject) => {
-    const server = (app as Express).listen(port, host, () => resolve(server));
+    const server = createServer(app as RequestListener).listen(port, host, () => resolve(server));
     server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
     server.headersTimeout = KEEP_ALIVE_TIMEOUT_MS + 1000;
     server.once('error', reject);

@@ -1,4 +1,4 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Redis } from 'ioredis';
 import pg from 'pg';
@@ -279,11 +279,7 @@ export async function startWorkerProcess(
     },
     ...(events ? { rabbitmq: () => events.check() } : {}),
   });
-  const server = createServer(workerHealthHandler(health, core.metrics));
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.workerPort, '0.0.0.0', () => resolve());
-  });
+  const server = await listen(workerHealthHandler(health, core.metrics), config.workerPort);
   logger.info({ port: port(server), queues: queueNames, concurrency: options.concurrency ?? config.concurrency }, 'jobs worker running');
 
   const shutdown = createShutdown({ logger, timeoutMs: config.shutdownTimeoutMs, exit: options.exit });
