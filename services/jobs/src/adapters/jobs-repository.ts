@@ -1,6 +1,5 @@
 import { Prisma, type PrismaClient } from '@nself/db';
 import type { JobStatus } from '../contracts.js';
-import type { CustomJobType } from '../job-types/custom-http.js';
 
 export interface JobScope {
   sourceAccountId: string;
@@ -153,18 +152,6 @@ export function createJobsRepository(prisma: PrismaClient) {
     },
     async deleteJobType(id: string) {
       await prisma.jobType.delete({ where: { id } });
-    },
-    /** The worker's lookup of a custom type (cached by the handler registry). */
-    async findJobType(sourceAccountId: string, name: string): Promise<CustomJobType | null> {
-      const row = await prisma.jobType.findUnique({ where: { sourceAccountId_name: { sourceAccountId, name } } });
-      if (!row) return null;
-      return {
-        name: row.name,
-        kind: row.kind === 'hasura-action' ? 'hasura-action' : 'webhook',
-        url: row.url,
-        signingSecret: row.signingSecret,
-        timeoutMs: row.timeoutMs,
-      };
     },
   };
 }
