@@ -8,6 +8,9 @@ import { loadConfig, realtimeEnvSchema } from '../src/config.js';
 import { uuidv7 } from '../src/ids.js';
 import { clientAddress, handshakeToken, tokenExpiry } from '../src/socket/handshake.js';
 import { TokenBucket } from '../src/socket/rate-limit.js';
+import { DbWriter } from '../src/adapters/db-writer.js';
+import { createMemoryLogger } from '@nself/logging';
+import type { PrismaClient } from '@nself/db';
 
 describe('config', () => {
   it('names missing and invalid variables without their values', () => {
@@ -44,6 +47,32 @@ describe('TokenBucket', () => {
     expect(bucket.take(0)).toBe(100);
     expect(bucket.take(100)).toBe(0);
     expect(bucket.take(100)).toBeGreaterThan(0);
+  });
+});
+
+describe('DbWriter', () => {
+  it('stop() also writes rows recorded while a timer flush was already running', async () => {
+    const statements: string[] = [];
+    let releaseFirst!: () => void;
+    const firstWrite = new Promise<void>((resolve) => (releaseFirst = resolve));
+    const prisma = {
+      $executeRaw: async (sql: TemplateStringsArray) => {
+        statements.push(sql.join('?'));
+        if (statements.length === 1) await firstWrite;
+        return 1;
+      },
+    } as unknown as PrismaClient;
+    const writer = new DbWriter(prisma, createMemoryLogger().logger, { instanceId: 'i', flushMs: 60_000, bufferMax: 100, logEvents: [] });
+    writer.connected({ account: 'a', socketId: 's1', userId: 'u', transport: 'websocket', ipAddress: '::1', userAgent: '', device: {}, connectedAt: new Date() });
+    const timerFlush = writer.flush();
+    writer.disconnected('s1', 'forced close');
+    const stopped = writer.stop();
+    releaseFirst();
+    await Promise.all([timerFlush, stopped]);
+    expect(statements).toHaveLength(2);
+    expect(statements[0]).toContain('INSERT INTO realtime_connections');
+    expect(statements[1]).toContain("SET status = 'disconnected'");
+    expect(writer.pending).toBe(0);
   });
 });
 

@@ -98,6 +98,9 @@ export class DbWriter {
   async stop(): Promise<void> {
     clearInterval(this.timer);
     this.timer = undefined;
+    // A flush already running took its snapshot before the last rows (e.g. the drained sockets'
+    // disconnects) arrived: let it finish, then write the rest.
+    await this.flushing;
     await this.flush();
   }
 
