@@ -74,7 +74,6 @@ function serviceEnv(queues: string[], concurrency: number): Record<string, strin
     JOBS_DEFAULT_CONCURRENCY: String(concurrency),
     // Keep every completed job so the benchmark can read its timestamps (default count: 10000).
     JOBS_KEEP_COMPLETED_COUNT: '10000000',
-    ...(process.env.XX_NOMIRROR ? { XX_NOMIRROR: '1' } : {}),
   };
 }
 
