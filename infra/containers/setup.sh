@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Prepares this machine to run compose.yaml without Docker and without an image registry:
-#  1. installs rootful podman + podman-compose (+ runc, netavark/aardvark-dns, catatonit, debootstrap)
+#  1. installs rootful podman + podman-compose (+ runc, netavark/aardvark-dns, iptables, catatonit, debootstrap)
 #     where missing;
 #  2. writes the documented /etc/containers/containers.conf fix (runc, cgroupfs, file events,
 #     raised ulimits) plus the netavark network backend (CNI's dnsname cannot serve `internal`
@@ -32,7 +32,9 @@ mkdir -p "$state"
 
 # --- 1. packages -------------------------------------------------------------------------------
 install_packages() {
-  local wanted=(podman podman-compose runc netavark aardvark-dns catatonit debootstrap uidmap)
+  # iptables: netavark 1.4 programs the bridge networks' NAT and forwarding rules with it (without it
+  # every container start fails with "netavark: No such file or directory").
+  local wanted=(podman podman-compose runc netavark aardvark-dns catatonit debootstrap uidmap iptables)
   local missing=() pkg
   for pkg in "${wanted[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
