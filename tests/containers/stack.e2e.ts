@@ -49,6 +49,8 @@ describe(`the stack through the gateway (${variant})`, () => {
     const realtimeChecks = variant === 'scale' ? ['realtime-1', 'realtime-2', 'realtime-3'] : ['realtime'];
     const expected = [
       ...realtimeChecks, 'notifications', 'file-processing', 'jobs', 'idme', 'redis', 'postgres', 'rabbitmq', 's3', 'clamd',
+      // compose.yaml gives the gateway the workers' health URLs, so a dead worker turns /ready red too
+      'notifications-worker', 'file-processing-worker', 'jobs-worker',
     ];
     // green within a minute of `up` (service readiness may trail container health by a probe)
     const ready = await waitFor(
