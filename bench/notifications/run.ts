@@ -459,11 +459,14 @@ async function main(): Promise<void> {
     singles.push({ path: 'through the gateway (/notify)', 'req/s': round(via.rps, 0), 'p50 ms': via.p50, 'p99 ms': via.p99, errors: via.errors, 'API µs/request': '', 'gateway µs/request': round(via.apiCpuUs, 0) });
   }
   printTable(`Single sends (POST /v1/notifications, ${SINGLE_CONNECTIONS} connections, ${SINGLE_SECONDS} s; each is also delivered)`, singles);
-  const stats = (await (await fetch(`${apiUrl}/v1/stats`, { headers: { 'x-admin-secret': ADMIN_SECRET } })).json()) as {
-    total: number;
-    byStatus: Record<string, number>;
-    sendLatencyMs: { p50: number; p99: number };
-  };
+  type Stats = { total: number; byStatus: Record<string, number>; sendLatencyMs: { p50: number; p99: number } };
+  const readStats = async () => (await (await fetch(`${apiUrl}/v1/stats`, { headers: { 'x-admin-secret': ADMIN_SECRET } })).json()) as Stats;
+  // The last single sends are still being delivered when that phase ends: read the totals once they settled.
+  let stats = await readStats();
+  for (const deadline = Date.now() + 30_000; (stats.byStatus.queued || stats.byStatus.sending) && Date.now() < deadline; ) {
+    await new Promise((r) => setTimeout(r, 200));
+    stats = await readStats();
+  }
   console.log(`\nservice stats: ${stats.total} notifications, by status ${JSON.stringify(stats.byStatus)}; ` +
     `created→sent per the database p50 ${round(stats.sendLatencyMs.p50, 1)} ms, p99 ${round(stats.sendLatencyMs.p99, 1)} ms`);
 }
