@@ -1,5 +1,6 @@
 import { Prisma, type PrismaClient } from '@nself/db';
 import type { JobStatus } from '../contracts.js';
+import type { ScheduleRow } from './worker-store.js';
 
 export interface JobScope {
   sourceAccountId: string;
@@ -17,16 +18,8 @@ export interface JobListFilter {
   cursor?: string;
 }
 
-export interface ScheduleInput {
-  id: string;
-  sourceAccountId: string;
+export interface ScheduleInput extends ScheduleRow {
   name: string;
-  queue: string;
-  type: string;
-  cron: string;
-  timezone: string;
-  payload: unknown;
-  enabled: boolean;
   nextRunAt: Date | null;
 }
 
