@@ -77,6 +77,18 @@ function startEntry(entry: string, env: Record<string, string>, readyMsg: string
   });
 }
 
+/** SIGTERM, then waits for the exits (a replica started with --cpu-prof writes its profile on exit). */
+async function stopAll(services: Service[]): Promise<void> {
+  await Promise.all(
+    services.map(({ child }) => {
+      if (child.exitCode !== null || child.signalCode !== null) return undefined;
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      return Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 30_000))]);
+    }),
+  );
+}
+
 /** CPU seconds (user + system) a process has used so far. */
 function cpuSeconds(pid: number): number {
   try {
@@ -212,6 +224,8 @@ interface ScenarioResult {
   rssPerConnKb: number[];
   loads: {
     offered: number;
+    /** Deliveries the sent messages make (each goes to ROOM_SIZE - 1 members), per second. */
+    sentDeliveries: number;
     achieved: number;
     sendErrors: number;
     all: ReturnType<typeof summarize>;
@@ -307,6 +321,7 @@ async function runScenario(
     const latencies = [...cross, ...results.flatMap((r) => r.sameReplica)];
     loads.push({
       offered,
+      sentDeliveries: (results.reduce((n, r) => n + r.sent, 0) * (ROOM_SIZE - 1)) / SECONDS,
       achieved: received / SECONDS,
       sendErrors: results.reduce((n, r) => n + r.sendErrors, 0),
       all: summarize(latencies),
@@ -384,7 +399,7 @@ async function main(): Promise<void> {
       if (SCENARIOS.includes('nself-direct')) {
         results.push(await runScenario('nself realtime direct', 'nself', replicas.map((r) => ({ url: r.url, path: '/socket.io' })), replicas, ids, roomIds));
       }
-      for (const p of [gateway, ...replicas]) p.child.kill('SIGTERM');
+      await stopAll([gateway, ...replicas]);
     } finally {
       await new Promise((resolve) => setTimeout(resolve, 2000));
       await dropDatabase();
@@ -402,7 +417,7 @@ async function main(): Promise<void> {
     if (SCENARIOS.includes('bare-direct')) {
       results.push(await runScenario('bare Socket.IO + Redis adapter direct', 'bare', servers.map((s) => ({ url: s.url, path: '/socket.io' })), servers, ids, roomIds));
     }
-    for (const p of [gateway, ...servers]) p.child.kill('SIGTERM');
+    await stopAll([gateway, ...servers]);
   }
 
   printTable(
@@ -423,6 +438,7 @@ async function main(): Promise<void> {
       r.loads.map((l) => ({
         scenario: r.scenario,
         'offered/s': l.offered,
+        'sent/s': Math.round(l.sentDeliveries),
         'deliveries/s': Math.round(l.achieved),
         p50: round(l.all.p50),
         p90: round(l.all.p90),
