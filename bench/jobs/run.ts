@@ -17,7 +17,7 @@
  * NSELF_DATABASE_ADMIN_URL. A scratch database and Redis prefix are created and removed.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -94,6 +94,27 @@ function processCpuMs(pid: number | undefined): number {
   } catch {
     return NaN;
   }
+}
+
+/** CPU ms used so far by the Redis server and by every Postgres process (both on this machine). */
+async function serverCpuMs(redis: Redis): Promise<{ redis: number; postgres: number }> {
+  const redisPid = Number(/process_id:(\d+)/.exec(await redis.info('server'))?.[1]);
+  let postgres = 0;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/comm`, 'utf8').trim() === 'postgres') postgres += processCpuMs(Number(entry)) || 0;
+    } catch {
+      // the process ended meanwhile
+    }
+  }
+  return { redis: processCpuMs(redisPid), postgres };
+}
+
+/** CPU µs per job of the worker, Redis and Postgres between two readings. */
+function cpuPerJob(worker: number, before: { redis: number; postgres: number }, after: { redis: number; postgres: number }, n: number) {
+  const us = (ms: number) => (ms * 1000) / n;
+  return { worker: us(worker), redis: us(after.redis - before.redis), postgres: us(after.postgres - before.postgres) };
 }
 
 async function spawnProcess(args: string[], env: Record<string, string>): Promise<Proc> {
@@ -185,7 +206,7 @@ const drainRate = (times: { processedOn: number; finishedOn: number }[]) => {
 };
 
 /** One round of the bare side: a backlog added with addBulk, drained by a bare worker process. */
-async function bareThroughput(redis: Redis, round: number): Promise<{ rate: number; cpuPerJob: number }> {
+async function bareThroughput(redis: Redis, round: number) {
   const name = `bare-tp-${id}-${round}`;
   const queue = new Queue(name, { connection: redis, prefix: BULL_PREFIX });
   const ids: string[] = [];
@@ -198,13 +219,14 @@ async function bareThroughput(redis: Redis, round: number): Promise<{ rate: numb
     REDIS_URL,
   });
   const cpuBefore = worker.cpuMs();
+  const serversBefore = await serverCpuMs(redis);
   await waitCompleted(queue, N);
-  const cpuPerJob = ((worker.cpuMs() - cpuBefore) * 1000) / N;
+  const cpu = cpuPerJob(worker.cpuMs() - cpuBefore, serversBefore, await serverCpuMs(redis), N);
   await worker.stop();
   const rate = drainRate(await jobTimes(redis, name, ids));
   await queue.obliterate({ force: true });
   await queue.close();
-  return { rate, cpuPerJob };
+  return { rate, cpu };
 }
 
 /** One round of the service side: a backlog added through the API's use case, drained by the service's worker. */
@@ -216,30 +238,34 @@ async function serviceThroughput(ctx: ApiContext, redis: Redis, pool: pg.Pool, r
   const addRate = N / ((Date.now() - addStarted) / 1000);
   const worker = await spawnProcess(['services/jobs/src/worker.ts', name], serviceEnv(ctx.deps.config.queues, THROUGHPUT_C));
   const cpuBefore = worker.cpuMs();
+  const serversBefore = await serverCpuMs(redis);
   await waitCompleted(queue, N);
   const lag = await mirrorLag(pool, name, N, Date.now());
-  const cpuPerJob = ((worker.cpuMs() - cpuBefore) * 1000) / N;
+  const cpu = cpuPerJob(worker.cpuMs() - cpuBefore, serversBefore, await serverCpuMs(redis), N);
   await worker.stop();
   const rate = drainRate(await jobTimes(redis, name, ids));
   await queue.obliterate({ force: true });
-  return { rate, addRate, lag, cpuPerJob };
+  return { rate, addRate, lag, cpu };
 }
 
 async function throughput(ctx: ApiContext, redis: Redis, pool: pg.Pool) {
   const rows: Record<string, string | number>[] = [];
   const bare: number[] = [];
   const service: number[] = [];
-  const bareCpu: number[] = [];
-  const serviceCpu: number[] = [];
+  const bareCpu: ReturnType<typeof cpuPerJob>[] = [];
+  const serviceCpu: ReturnType<typeof cpuPerJob>[] = [];
   const adds: number[] = [];
   const lags: number[] = [];
+  // Worker | Redis | Postgres CPU per job: where the machine's two cores go during a drain.
+  const cpuCells = (cpu: ReturnType<typeof cpuPerJob>[]) =>
+    [median(cpu.map((c) => c.worker)), median(cpu.map((c) => c.redis)), median(cpu.map((c) => c.postgres))].map(round0).join('|');
   for (let r = 0; r < ROUNDS; r += 1) {
     const b = await bareThroughput(redis, r);
     bare.push(b.rate);
-    bareCpu.push(b.cpuPerJob);
+    bareCpu.push(b.cpu);
     const s = await serviceThroughput(ctx, redis, pool, r);
     service.push(s.rate);
-    serviceCpu.push(s.cpuPerJob);
+    serviceCpu.push(s.cpu);
     adds.push(s.addRate);
     lags.push(s.lag);
     rows.push({
@@ -247,7 +273,8 @@ async function throughput(ctx: ApiContext, redis: Redis, pool: pg.Pool) {
       'bare jobs/s': round0(bare[r]!),
       'service jobs/s': round0(s.rate),
       ratio: round(s.rate / bare[r]!, 3),
-      'worker CPU µs/job bare|service': `${round0(b.cpuPerJob)}|${round0(s.cpuPerJob)}`,
+      'CPU µs/job bare worker|redis|pg': cpuCells([b.cpu]),
+      'CPU µs/job service worker|redis|pg': cpuCells([s.cpu]),
     });
   }
   const ratio = median(service) / median(bare);
@@ -256,7 +283,8 @@ async function throughput(ctx: ApiContext, redis: Redis, pool: pg.Pool) {
     'bare jobs/s': round0(median(bare)),
     'service jobs/s': round0(median(service)),
     ratio: round(ratio, 3),
-    'worker CPU µs/job bare|service': `${round0(median(bareCpu))}|${round0(median(serviceCpu))}`,
+    'CPU µs/job bare worker|redis|pg': cpuCells(bareCpu),
+    'CPU µs/job service worker|redis|pg': cpuCells(serviceCpu),
   });
   printTable(`no-op throughput: ${N} jobs drained from a backlog per round, concurrency ${THROUGHPUT_C}, one worker process each`, rows);
   console.log(

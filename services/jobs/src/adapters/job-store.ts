@@ -131,6 +131,14 @@ export interface MirroredJob {
   };
 }
 
+/**
+ * A string built by concatenation is a tree of pieces (V8 cons strings): kept in the recorder's buffer
+ * for a flush interval it holds ~4x its length in memory, survives young-generation collections and
+ * is promoted, which made the worker's GC time per job several times a bare worker's. Slicing a string
+ * flattens it into one sequential string first.
+ */
+const flat = (value: string): string => (' ' + value).slice(1);
+
 const str = (value: string | null | undefined) => (value === null || value === undefined ? 'null' : JSON.stringify(value));
 const num = (value: number | null | undefined) => (value === null || value === undefined || !Number.isFinite(value) ? 'null' : String(value));
 
@@ -148,13 +156,13 @@ export function encodeJobTransition(
 ): string {
   const meta = job.data?.meta;
   const payload = job.data?.payload;
-  return (
+  return flat(
     `{"i":${str(id)},"a":${str(meta?.sourceAccountId ?? 'primary')},"q":${str(queue)},"b":${str(job.id)},` +
     `"t":${str(job.name)},"s":"${status}","p":${num(job.opts.priority ?? 0)},` +
     `"y":${payload === undefined ? 'null' : JSON.stringify(payload)},"m":${num(job.opts.attempts ?? 1)},` +
     `"d":${num(job.opts.delay ?? 0)},"o":${num(meta?.timeoutMs)},"h":${str(meta?.scheduleId)},` +
     `"c":${str(meta?.createdBy)},"r":${str(meta?.requestId)},"ca":${num(job.timestamp)},` +
-    `"am":${num(job.attemptsMade)},"sa":${num(startedAt)},"fa":${num(finishedAt)}}`
+    `"am":${num(job.attemptsMade)},"sa":${num(startedAt)},"fa":${num(finishedAt)}}`,
   );
 }
 
