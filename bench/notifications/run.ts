@@ -14,7 +14,7 @@
  * the whole message (SMTP: end of DATA; HTTP: the request body), on the same clock.
  *
  * Env: BENCH_PHASES (email-max,email-steady,sms-max,sms-steady), BENCH_ONLY (bulk | single), BENCH_TOTAL (20000), BENCH_SENT_EVENTS (true: a notification.sent event per delivery), BENCH_RATE (2000), BENCH_SECONDS (10), BENCH_WORKERS (1),
- * BENCH_CONCURRENCY (worker sends in flight, 64), BENCH_SINGLE_SECONDS (10), BENCH_SINGLE_CONNECTIONS (20),
+ * BENCH_CONCURRENCY (worker sends in flight, 64), BENCH_SMTP_POOL (SMTP connections of the worker, 16), BENCH_SINGLE_SECONDS (10), BENCH_SINGLE_CONNECTIONS (20),
  * NSELF_DATABASE_ADMIN_URL, NSELF_AMQP_URL, REDIS_URL. A scratch database, queues and Redis prefix are
  * created and removed.
  */
@@ -38,6 +38,7 @@ const RATE = Number(process.env.BENCH_RATE ?? 2000);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const WORKERS = Number(process.env.BENCH_WORKERS ?? 1);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 64);
+const SMTP_POOL = Number(process.env.BENCH_SMTP_POOL ?? 16);
 const SINGLE_SECONDS = Number(process.env.BENCH_SINGLE_SECONDS ?? 10);
 const SINGLE_CONNECTIONS = Number(process.env.BENCH_SINGLE_CONNECTIONS ?? 20);
 const ADMIN_URL = process.env.NSELF_DATABASE_ADMIN_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
@@ -302,7 +303,7 @@ async function main(): Promise<void> {
     JWT_SECRET: 'bench-jwt-secret-that-is-at-least-32-characters',
     ADMIN_SECRET,
     NOTIFICATIONS_SMTP_URL: `smtp://127.0.0.1:${smtpPort}?ignoreTLS=true`,
-    NOTIFICATIONS_SMTP_POOL_SIZE: '16',
+    NOTIFICATIONS_SMTP_POOL_SIZE: String(SMTP_POOL),
     NOTIFICATIONS_SMS_PROVIDER: 'twilio',
     NOTIFICATIONS_SMS_ACCOUNT_SID: TWILIO_SID,
     NOTIFICATIONS_SMS_AUTH_TOKEN: 'bench-token',

@@ -16,7 +16,14 @@
  * Env: BENCH_CLIENTS (9000), BENCH_ROOM_SIZE (10), BENCH_RATES (deliveries/s, comma list: 10000),
  * BENCH_SECONDS (20), BENCH_WARMUP_SECONDS (3), BENCH_CONNECT_RATE (clients/s, 600),
  * BENCH_CLIENTS_PER_PROCESS (3000), BENCH_SCENARIOS (nself-gateway,nself-direct,bare-gateway,bare-direct),
- * REDIS_URL, NSELF_DATABASE_ADMIN_URL (postgresql://postgres@127.0.0.1:5432/postgres).
+ * BENCH_REPLICA_NODE_ARGS (extra node flags for the replicas and the bare servers), REDIS_URL,
+ * NSELF_DATABASE_ADMIN_URL (postgresql://postgres@127.0.0.1:5432/postgres).
+ *
+ * RSS per connection is the slope between two settled points (after half and after all the clients);
+ * the table also prints each replica's whole RSS. Both move with V8's heap sizing: garbage promoted
+ * during a connect burst grows the old generation and stays in RSS until (and often after) a full
+ * collection: in one run a replica's used heap (its /metrics, after a full collection) grew 7.5 KB per
+ * connection while its RSS slope was 15–60 KB across runs.
  * Needs PostgreSQL and Redis (`. infra/local/ensure-infra.sh`). The gateway holds two file descriptors
  * per client and a process may hold 20,000 here, so ~9,900 clients is the ceiling through one gateway.
  */
@@ -39,6 +46,8 @@ const SECONDS = num('BENCH_SECONDS', 20);
 const WARMUP = num('BENCH_WARMUP_SECONDS', 3);
 const CONNECT_RATE = num('BENCH_CONNECT_RATE', 600);
 const PER_PROCESS = num('BENCH_CLIENTS_PER_PROCESS', 3000);
+/** Extra node flags of every server process under test, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof". */
+const SERVER_NODE_ARGS = (process.env.BENCH_REPLICA_NODE_ARGS ?? '').split(' ').filter(Boolean);
 const SCENARIOS = (process.env.BENCH_SCENARIOS ?? 'nself-gateway,nself-direct,bare-gateway,bare-direct').split(',');
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const ADMIN_URL = process.env.NSELF_DATABASE_ADMIN_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
@@ -222,6 +231,7 @@ interface ScenarioResult {
   retried: number;
   connectSeconds: number;
   rssPerConnKb: number[];
+  rssMb: number[];
   loads: {
     offered: number;
     /** Deliveries the sent messages make (each goes to ROOM_SIZE - 1 members), per second. */
@@ -332,7 +342,7 @@ async function runScenario(
   for (const l of loaders) l.child.kill();
   // Let the replicas process the disconnects before the next scenario measures its baseline.
   await new Promise((resolve) => setTimeout(resolve, 3000));
-  return { scenario, held, failed, retried, connectSeconds, rssPerConnKb, loads };
+  return { scenario, held, failed, retried, connectSeconds, rssPerConnKb, rssMb: after.map((kb) => kb / 1024), loads };
 }
 
 /** The local redis-server's pid (for its CPU figure), when Redis runs on this machine. */
@@ -386,8 +396,7 @@ async function main(): Promise<void> {
           'services/realtime/src/main.ts',
           { ...replicaEnv, REALTIME_INSTANCE_ID: `realtime-${i}` },
           'realtime listening',
-          // e.g. BENCH_REPLICA_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the replicas.
-          (process.env.BENCH_REPLICA_NODE_ARGS ?? '').split(' ').filter(Boolean),
+          SERVER_NODE_ARGS,
         )));
       const gateway = await startEntry('gateway/src/main.ts', gatewayEnv(replicas.map((r) => r.url).join(',')), 'gateway listening');
       console.log(`creating ${roomCount()} rooms with their members …`);
@@ -407,7 +416,12 @@ async function main(): Promise<void> {
   }
 
   if (SCENARIOS.some((s) => s.startsWith('bare'))) {
-    const servers = await Promise.all([0, 1].map(() => startEntry('bench/realtime/bare-server.ts', { REDIS_URL, REDIS_KEY_PREFIX: prefix }, 'bare listening')));
+    const servers = await Promise.all([0, 1].map(() => startEntry(
+      'bench/realtime/bare-server.ts',
+      { REDIS_URL, REDIS_KEY_PREFIX: prefix },
+      'bare listening',
+      SERVER_NODE_ARGS,
+    )));
     const gateway = await startEntry('gateway/src/main.ts', gatewayEnv(servers.map((s) => s.url).join(',')), 'gateway listening');
     const roomIds = Array.from({ length: roomCount() }, (_, r) => `room-${r}`);
     const ids = servers.map((s) => `bare-${s.child.pid}`);
@@ -430,6 +444,7 @@ async function main(): Promise<void> {
       'connect s': round(r.connectSeconds, 1),
       'RSS/conn KB (replica 1)': round(r.rssPerConnKb[0] ?? NaN, 1),
       'RSS/conn KB (replica 2)': round(r.rssPerConnKb[1] ?? NaN, 1),
+      'RSS MB replica 1|2': r.rssMb.map((mb) => round(mb, 0)).join('|'),
     })),
   );
   printTable(
