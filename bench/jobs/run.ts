@@ -96,14 +96,14 @@ function processCpuMs(pid: number | undefined): number {
   }
 }
 
-/** CPU ms used so far by the Redis server and by every Postgres process (both on this machine). */
-async function serverCpuMs(redis: Redis): Promise<{ redis: number; postgres: number }> {
+/** CPU ms used so far by the Redis server and by each Postgres process (both on this machine). */
+async function serverCpuMs(redis: Redis): Promise<{ redis: number; postgres: Map<string, number> }> {
   const redisPid = Number(/process_id:(\d+)/.exec(await redis.info('server'))?.[1]);
-  let postgres = 0;
+  const postgres = new Map<string, number>();
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
-      if (readFileSync(`/proc/${entry}/comm`, 'utf8').trim() === 'postgres') postgres += processCpuMs(Number(entry)) || 0;
+      if (readFileSync(`/proc/${entry}/comm`, 'utf8').trim() === 'postgres') postgres.set(entry, processCpuMs(Number(entry)));
     } catch {
       // the process ended meanwhile
     }
@@ -111,10 +111,14 @@ async function serverCpuMs(redis: Redis): Promise<{ redis: number; postgres: num
   return { redis: processCpuMs(redisPid), postgres };
 }
 
-/** CPU µs per job of the worker, Redis and Postgres between two readings. */
-function cpuPerJob(worker: number, before: { redis: number; postgres: number }, after: { redis: number; postgres: number }, n: number) {
+type ServerCpu = Awaited<ReturnType<typeof serverCpuMs>>;
+
+/** CPU µs per job of the worker, Redis and Postgres between two readings (Postgres: processes alive at both). */
+function cpuPerJob(worker: number, before: ServerCpu, after: ServerCpu, n: number) {
   const us = (ms: number) => (ms * 1000) / n;
-  return { worker: us(worker), redis: us(after.redis - before.redis), postgres: us(after.postgres - before.postgres) };
+  let postgres = 0;
+  for (const [pid, ms] of after.postgres) if (before.postgres.has(pid)) postgres += ms - before.postgres.get(pid)!;
+  return { worker: us(worker), redis: us(after.redis - before.redis), postgres: us(postgres) };
 }
 
 async function spawnProcess(args: string[], env: Record<string, string>): Promise<Proc> {
