@@ -85,6 +85,16 @@ interface Proc {
   stop(): Promise<void>;
 }
 
+/** Write-type system calls (write, writev, …) a process has made so far, from /proc (Linux). */
+function writeCalls(pid: number | undefined): number {
+  if (!pid) return NaN;
+  try {
+    return Number(/syscw: (\d+)/.exec(readFileSync(`/proc/${pid}/io`, 'utf8'))?.[1]);
+  } catch {
+    return NaN;
+  }
+}
+
 /** CPU time (user + system, ms) a process has used so far, from /proc (Linux). */
 function cpuMs(pid: number | undefined): number {
   if (!pid) return NaN;
@@ -378,11 +388,16 @@ async function main(): Promise<void> {
   const results: Record<string, string | number>[] = [];
   const cpu: Record<string, string | number>[] = [];
   const processes = () => ({ api: api.child.pid, workers: workers.map((w) => w.child.pid) });
-  let mark = { api: 0, worker: 0, bench: 0 };
+  let mark = { api: 0, worker: 0, bench: 0, workerWrites: 0 };
   const snapshot = () => {
     const p = processes();
     const usage = process.cpuUsage();
-    return { api: cpuMs(p.api), worker: p.workers.reduce((sum: number, pid) => sum + cpuMs(pid), 0), bench: (usage.user + usage.system) / 1000 };
+    return {
+      api: cpuMs(p.api),
+      worker: p.workers.reduce((sum: number, pid) => sum + cpuMs(pid), 0),
+      bench: (usage.user + usage.system) / 1000,
+      workerWrites: p.workers.reduce((sum: number, pid) => sum + writeCalls(pid), 0),
+    };
   };
   const startPhase = () => {
     mark = snapshot();
@@ -394,6 +409,7 @@ async function main(): Promise<void> {
       'API µs/notification': round(((now.api - mark.api) * 1000) / r.n, 0),
       'worker µs/notification': round(((now.worker - mark.worker) * 1000) / r.n, 0),
       'bench+receivers µs/notification': round(((now.bench - mark.bench) * 1000) / r.n, 0),
+      'worker write syscalls/notification': round((now.workerWrites - mark.workerWrites) / r.n, 2),
     });
     results.push({
       phase,

@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import type { Writable } from 'node:stream';
 import amqp, { type ChannelModel, type ConfirmChannel } from 'amqplib';
 import type { Logger } from '@nself/logging';
 
@@ -71,6 +72,8 @@ export class AmqpConnection extends EventEmitter {
     const connection = await amqp.connect(this.url, {
       clientProperties: { connection_name: this.options.name ?? 'nself' },
     });
+    const socket = (connection.connection as { stream?: Writable }).stream;
+    if (socket) coalesceWrites(socket);
     try {
       const channel = await connection.createConfirmChannel();
       await channel.prefetch(this.options.prefetch ?? 50);
@@ -100,6 +103,29 @@ export class AmqpConnection extends EventEmitter {
     this.emit('disconnected');
     void this.getChannel().catch((error) => this.logger.error({ err: error }, 'AMQP reconnect gave up'));
   }
+}
+
+/**
+ * amqplib writes every frame to the socket on its own (a publish, an ack and the next publish of the
+ * same moment are one write syscall each, and on loopback each write also wakes the broker). Corking
+ * the socket at the first write of a tick and uncorking it on the next tick sends whatever amqplib
+ * wrote meanwhile as one writev; nothing waits longer than the current tick.
+ */
+export function coalesceWrites(socket: Writable): void {
+  const write = socket.write;
+  let corked = false;
+  const uncork = () => {
+    corked = false;
+    socket.uncork();
+  };
+  socket.write = function coalescedWrite(this: Writable, ...args: Parameters<Writable['write']>) {
+    if (!corked) {
+      corked = true;
+      socket.cork();
+      process.nextTick(uncork);
+    }
+    return write.apply(this, args);
+  } as Writable['write'];
 }
 
 /** Publishes persistently and waits for the broker's confirm. */
