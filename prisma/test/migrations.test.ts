@@ -97,5 +97,7 @@ describe('migrations', () => {
     } finally {
       rmSync(drifted, { recursive: true, force: true });
     }
-  });
+    // Two runs of the WASM schema engine, each replaying every migration into a shadow database: 10–20 s
+    // on an idle machine, over 30 s while the rest of the suite loads both cores.
+  }, 180_000);
 });

@@ -7,7 +7,7 @@ import { newUser, RETURN_URL, startHarness, verifyThroughBrowser, type FlowUser,
 
 const run = promisify(execFile);
 
-describe('nself-idme CLI', () => {
+describe('nself-idme CLI', { timeout: 120_000 }, () => {
   let h: Harness;
   let user: FlowUser;
 
@@ -88,7 +88,7 @@ describe('nself-idme CLI', () => {
   });
 });
 
-describe('the service entry point (src/main.ts)', () => {
+describe('the service entry point (src/main.ts)', { timeout: 120_000 }, () => {
   let h: Harness;
   beforeAll(async () => {
     const infra = testInfra();

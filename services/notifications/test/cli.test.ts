@@ -8,7 +8,7 @@ import { parseMail, quietLogger, testEnv } from './helpers.js';
 
 const run = promisify(execFile);
 
-describe('nself-notifications CLI', () => {
+describe('nself-notifications CLI', { timeout: 120_000 }, () => {
   let receiver: SmtpReceiver;
   let env: Record<string, string>;
   let worker: RunningProcess;

@@ -47,7 +47,7 @@ async function cliProcess(account: string, ...args: string[]): Promise<string> {
   return stdout;
 }
 
-describe('CLI (talks to PostgreSQL and Redis directly; reaches sockets through the Redis emitter)', () => {
+describe('CLI (talks to PostgreSQL and Redis directly; reaches sockets through the Redis emitter)', { timeout: 120_000 }, () => {
   it('creates, inspects, lists and changes rooms; members removed or rooms deleted leave live sockets', async () => {
     const account = uniqueName('acct');
     const created = JSON.parse(await cli(account, '--json', 'rooms', 'create', 'ops', '--private', '--owner', 'olga', '--max-members', '5', '--members', 'pete')) as {
