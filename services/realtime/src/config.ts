@@ -26,6 +26,7 @@ export const realtimeEnvSchema = z.object({
   REALTIME_RELAY_QUEUE: z.string().min(1).default('realtime.relay'),
   REALTIME_CORS_ORIGIN: env.list(''),
   REALTIME_MAX_CONNECTIONS: env.int(10000, 1),
+  REALTIME_HEAP_GROWTH_PERCENT: env.int(50, 0).pipe(z.number().max(300)),
   REALTIME_PING_TIMEOUT: env.int(60000, 1000),
   REALTIME_PING_INTERVAL: env.int(25000, 1000),
   REALTIME_TRANSPORTS: env.list('websocket,polling').pipe(z.array(z.enum(['websocket', 'polling'])).min(1)),

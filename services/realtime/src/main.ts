@@ -1,3 +1,4 @@
+import { setFlagsFromString } from 'node:v8';
 import { ConfigError } from '@nself/config';
 import { createLogger } from '@nself/logging';
 import { createShutdown } from '@nself/shutdown';
@@ -16,6 +17,11 @@ async function main(): Promise<void> {
     }
     throw error;
   }
+  // A wave of connects leaves much garbage; with its own growth factor (up to 4× the live heap on a large
+  // machine) V8 keeps it resident. bench/realtime, 4,500 clients a replica: 302–354 MB RSS with 50%,
+  // 406–448 MB without. V8 reads the factor at every full collection, so setting it here takes effect.
+  const growth = config.env.REALTIME_HEAP_GROWTH_PERCENT;
+  if (growth > 0) setFlagsFromString(`--heap-growing-percent=${growth}`);
   const logger = createLogger({ service: 'realtime', level: config.env.LOG_LEVEL });
   const service = createRealtimeService(config, { logger });
   const shutdown = createShutdown({ logger, timeoutMs: config.env.SHUTDOWN_TIMEOUT_MS });

@@ -23,6 +23,9 @@ describe('config', () => {
       expect((error as Error).message).not.toContain('carrier-pigeon');
     }
     expect(() => loadConfig({ DATABASE_URL: 'postgresql://x/y' })).toThrow(/JWT_SECRET/);
+    expect(() => loadConfig({ DATABASE_URL: 'x', JWT_SECRET: TEST_JWT_SECRET, REALTIME_HEAP_GROWTH_PERCENT: '301' })).toThrow(
+      /REALTIME_HEAP_GROWTH_PERCENT/,
+    );
   });
 
   it('applies the documented defaults', () => {
@@ -35,6 +38,7 @@ describe('config', () => {
       REALTIME_ALLOW_ANONYMOUS: false,
       REALTIME_TYPING_TIMEOUT_MS: 3000,
       REALTIME_TRANSPORTS: ['websocket', 'polling'],
+      REALTIME_HEAP_GROWTH_PERCENT: 50,
     });
     expect(loadConfig({ DATABASE_URL: 'x', JWT_SECRET: TEST_JWT_SECRET, REALTIME_REDIS_URL: 'redis://r:1' }).redisUrl).toBe('redis://r:1');
   });
