@@ -62,6 +62,19 @@ describe('migrations', () => {
     for (const table of tables) expect(withAccount, table).toContain(table);
   });
 
+  it('index only the in-flight notifications for the background sweeps (partial indexes)', async () => {
+    const { rows } = await client.query<{ indexname: string; indexdef: string }>(
+      "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'notifications' AND indexdef LIKE '% WHERE %'",
+    );
+    const defs = Object.fromEntries(rows.map((r) => [r.indexname, r.indexdef]));
+    expect(defs.notifications_outbox_idx).toMatch(/\(created_at\) WHERE \(\(status = 'queued'::text\) AND \(dispatched_at IS NULL\)\)/);
+    expect(defs.notifications_deferred_idx).toMatch(/\(scheduled_for\) WHERE \(status = 'deferred'::text\)/);
+    expect(defs.notifications_sending_idx).toMatch(/\(claimed_until\) WHERE \(status = 'sending'::text\)/);
+    // Keyed-by-id statements have no status index to be misplanned through.
+    const all = await client.query("SELECT indexname FROM pg_indexes WHERE tablename = 'notifications'");
+    expect(all.rows.map((r) => r.indexname)).not.toContain('notifications_status_dispatched_at_idx');
+  });
+
   it('create the realtime views and functions of seed 004', async () => {
     const views = await client.query("SELECT table_name FROM information_schema.views WHERE table_schema = 'public'");
     expect(views.rows.map((r) => r.table_name)).toEqual(
