@@ -2,6 +2,7 @@ import { DateTime } from 'luxon';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSmtpReceiver, uniqueName, waitFor, type SmtpReceiver } from '@nself/test-support';
+import { MARK_DISPATCHED_SQL } from '../src/adapters/delivery-store.js';
 import { startApi, startWorker, type RunningProcess } from '../src/runtime.js';
 import type { NotificationsConfig } from '../src/config.js';
 import { admin, collectEvents, drainQueue, parseMail, quietLogger, testConfig, withDb } from './helpers.js';
@@ -106,6 +107,37 @@ describe('notifications delivery (RabbitMQ, Postgres, SMTP)', () => {
     });
     const event = events.events.find((e) => (e.data as { notificationId: string }).notificationId === id)!;
     expect(event).toMatchObject({ source: 'notifications', sourceAccountId: account, userId: 'u1', data: { channel: 'email', provider: 'smtp' } });
+  });
+
+  it('marks published rows dispatched without waiting for rows another transaction holds', async () => {
+    // The API marks rows after publishing while the worker may already be recording them: waiting for
+    // the worker's row locks, taken in another order, deadlocked under load and failed accepted requests.
+    const account = uniqueName('acct');
+    await createTemplate(account, welcome);
+    const recipients = [1, 2, 3].map((i) => ({ userId: `u${i}`, to: { email: `${uniqueName('u')}@example.com` } }));
+    const res = await request(base).post('/v1/notifications/bulk').set(admin(account)).send({ template: 'welcome', data: { name: 'A' }, recipients });
+    expect(res.status).toBe(202);
+    const ids = await waitFor(async () => {
+      const rows = await withDb((db) => db.query("SELECT id FROM notifications WHERE source_account_id = $1 AND status = 'sent' ORDER BY id", [account]));
+      return rows.rows.length === 3 ? rows.rows.map((r) => r.id as string) : null;
+    }, { timeoutMs: 15_000, label: 'three sent' });
+
+    await withDb(async (holder) => {
+      await holder.query('UPDATE notifications SET dispatched_at = NULL WHERE id = ANY($1::uuid[])', [ids]);
+      await holder.query('BEGIN');
+      await holder.query('SELECT 1 FROM notifications WHERE id = $1 FOR UPDATE', [ids[0]]);
+      try {
+        await withDb(async (db) => {
+          await db.query("SET statement_timeout = '5s'");
+          const marked = await db.query(MARK_DISPATCHED_SQL, [ids]);
+          expect(marked.rowCount).toBe(2);
+          const { rows } = await db.query('SELECT id, dispatched_at FROM notifications WHERE id = ANY($1::uuid[]) ORDER BY id', [ids]);
+          expect(rows.map((r) => r.dispatched_at !== null)).toEqual([false, true, true]);
+        });
+      } finally {
+        await holder.query('ROLLBACK');
+      }
+    });
   });
 
   it('respects an opt-out: the notification is recorded as skipped and nothing is sent', async () => {

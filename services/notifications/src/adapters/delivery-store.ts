@@ -2,6 +2,15 @@ import type { RenderedContent } from '../domain/types.js';
 import type { Sql } from './sql.js';
 
 /** A notification row as the worker claims it. */
+/**
+ * Marks published rows dispatched ($1: their ids), so the outbox relay leaves them alone. Rows another
+ * transaction holds are skipped, not waited for: a worker is already claiming or recording them (a retry
+ * marks itself once its delay message is out). Waiting for them, in another order than the worker
+ * locks them, deadlocked under load and failed an accepted bulk request.
+ */
+export const MARK_DISPATCHED_SQL = `UPDATE notifications SET dispatched_at = now()
+  WHERE id IN (SELECT id FROM notifications WHERE id = ANY($1::uuid[]) AND dispatched_at IS NULL FOR UPDATE SKIP LOCKED)`;
+
 export interface ClaimedRow {
   id: string;
   sourceAccountId: string;

@@ -1,6 +1,7 @@
 import type { PrismaClient } from '@nself/db';
 import { Prisma } from '@nself/db';
 import type { Logger } from '@nself/logging';
+import { MARK_DISPATCHED_SQL } from '../adapters/delivery-store.js';
 import type { NotificationQueue } from '../adapters/queue.js';
 import type { Channel } from '../config.js';
 import { uuidv7 } from '../domain/ids.js';
@@ -57,10 +58,7 @@ export function createDispatcher(deps: DispatcherDeps) {
 
   async function markDispatched(ids: string[]): Promise<void> {
     if (!ids.length) return;
-    await prisma.$executeRawUnsafe(
-      `UPDATE notifications SET dispatched_at = now() WHERE id = ANY($1::uuid[]) AND dispatched_at IS NULL`,
-      ids,
-    );
+    await prisma.$executeRawUnsafe(MARK_DISPATCHED_SQL, ids);
   }
 
   /** The current preferences of some users (rows of several apps at once). */

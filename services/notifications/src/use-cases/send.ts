@@ -3,6 +3,7 @@ import type { Principal } from '@nself/auth';
 import { AppError, Errors, parseInput, type FieldError } from '@nself/errors';
 import { getRequestId, type Logger } from '@nself/logging';
 import { z } from 'zod';
+import { MARK_DISPATCHED_SQL } from '../adapters/delivery-store.js';
 import { isUniqueViolation, type Sql } from '../adapters/sql.js';
 import { CHANNELS, type Channel, type NotificationsConfig } from '../config.js';
 import { ADDRESS_ERROR, normalizeAddress } from '../domain/addresses.js';
@@ -424,9 +425,11 @@ async function dispatch(deps: SendDeps, ids: string[]): Promise<void> {
     deps.logger.warn({ err: failed.reason, count: ids.length - done.length }, 'could not publish now; the relay will');
   }
   if (done.length) {
-    await deps.sql.execute(`UPDATE notifications SET dispatched_at = now() WHERE id = ANY($1::uuid[]) AND dispatched_at IS NULL`, [
-      done,
-    ]);
+    // Bookkeeping for the relay only: the request has succeeded (rows committed, messages confirmed).
+    // Should it fail, the relay publishes those rows again and the worker finds them claimed or sent.
+    await deps.sql.execute(MARK_DISPATCHED_SQL, [done]).catch((error: unknown) => {
+      deps.logger.warn({ err: error, count: done.length }, 'could not mark published notifications dispatched');
+    });
   }
 }
 
