@@ -62,7 +62,7 @@ describe('migrations', () => {
     for (const table of tables) expect(withAccount, table).toContain(table);
   });
 
-  it('index only the in-flight notifications for the background sweeps (partial indexes)', async () => {
+  it('index only the notifications each lookup needs: in flight for the sweeps, with a value for webhooks and digests', async () => {
     const { rows } = await client.query<{ indexname: string; indexdef: string }>(
       "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'notifications' AND indexdef LIKE '% WHERE %'",
     );
@@ -70,6 +70,8 @@ describe('migrations', () => {
     expect(defs.notifications_outbox_idx).toMatch(/\(created_at\) WHERE \(\(status = 'queued'::text\) AND \(dispatched_at IS NULL\)\)/);
     expect(defs.notifications_deferred_idx).toMatch(/\(scheduled_for\) WHERE \(status = 'deferred'::text\)/);
     expect(defs.notifications_sending_idx).toMatch(/\(claimed_until\) WHERE \(status = 'sending'::text\)/);
+    expect(defs.notifications_provider_message_id_idx).toMatch(/\(provider_message_id\) WHERE \(provider_message_id IS NOT NULL\)/);
+    expect(defs.notifications_batch_id_idx).toMatch(/\(batch_id\) WHERE \(batch_id IS NOT NULL\)/);
     // Keyed-by-id statements have no status index to be misplanned through.
     const all = await client.query("SELECT indexname FROM pg_indexes WHERE tablename = 'notifications'");
     expect(all.rows.map((r) => r.indexname)).not.toContain('notifications_status_dispatched_at_idx');
