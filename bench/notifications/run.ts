@@ -259,7 +259,12 @@ async function steady(api: string, channel: 'email' | 'sms', receipts: Receipts,
     const slice = users.slice(i, i + perTick);
     const t = performance.now();
     for (const u of slice) sentAt.set(key(u), t);
-    requests.push(bulk(api, channel, slice));
+    const request = bulk(api, channel, slice);
+    // Handled now, reported by Promise.all below: a failure while later ticks are still being sent
+    // would otherwise be an unhandled rejection that kills the benchmark before its cleanups run
+    // (leaving the API and worker processes and the scratch database behind).
+    request.catch(() => undefined);
+    requests.push(request);
   }
   await Promise.all(requests);
   const keys = users.map(key);
