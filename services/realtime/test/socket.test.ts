@@ -172,6 +172,39 @@ describe('rooms over the socket', () => {
     expect(all.truncated).toBe(false);
   });
 
+  it("gives the author's socket its entries in the ack only; its other devices and other members get the event once", async () => {
+    const account = uniqueName('acct');
+    const r = await room(account, { name: 'echo' }, 'amy');
+    const phone = await client('amy', account);
+    const laptop = await client('amy', account);
+    const bob = await client('bob', account);
+    for (const c of [phone, laptop, bob]) await c.join(r.id);
+    const onWire = { new: 0, update: 0, del: 0 };
+    phone.socket.on('message:new', () => (onWire.new += 1));
+    phone.socket.on('message:update', () => (onWire.update += 1));
+    phone.socket.on('message:delete', () => (onWire.del += 1));
+    const phoneSees = collect(phone, 'message:new');
+    const laptopSees = { new: collect(laptop, 'message:new'), del: collect(laptop, 'message:delete') };
+    const bobSees = { new: collect(bob, 'message:new'), update: collect(bob, 'message:update') };
+
+    const sent = await phone.send(r.id, 'from my phone');
+    await phone.updateMessage(r.id, sent.id, { content: 'edited on my phone' });
+    await phone.deleteMessage(r.id, sent.id);
+    await waitFor(() => bobSees.update.length === 1 && laptopSees.del.length === 1, { label: 'entries reach the others' });
+    // A message from someone else still reaches the phone as an event.
+    await bob.send(r.id, 'hi amy');
+    await waitFor(() => phoneSees.length === 2, { label: "bob's message on the phone" });
+
+    expect(onWire).toEqual({ new: 1, update: 0, del: 0 });
+    expect(phoneSees.map((m) => [m.seq, m.content])).toEqual([
+      [1, 'from my phone'],
+      [4, 'hi amy'],
+    ]);
+    expect(laptopSees.new.map((m) => m.id)).toEqual([sent.id, phoneSees[1]!.id]);
+    // Bob's own message reaches his listeners from the ack.
+    expect(bobSees.new.map((m) => m.id)).toEqual([sent.id, phoneSees[1]!.id]);
+  });
+
   it('answers bad payloads with error acks, not crashes: validation, size limit, rate limit', async () => {
     const account = uniqueName('acct');
     const r = await room(account, { name: 'limits' });

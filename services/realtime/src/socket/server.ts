@@ -526,13 +526,13 @@ export function createSocketServer(
     define('message:update', updateMessageInput, { message: true, user: true, activity: true }, async (socket, input) => {
       const { principal } = ctx(socket);
       const { room, role } = joinedRoom(socket, input.roomId);
-      return deps.messages.update(principal(), room, role, input);
+      return deps.messages.update(principal(), room, role, input, socket.id);
     });
 
     define('message:delete', deleteMessageInput, { message: true, user: true, activity: true }, async (socket, input) => {
       const { principal } = ctx(socket);
       const { room, role } = joinedRoom(socket, input.roomId);
-      return deps.messages.remove(principal(), room, role, input);
+      return deps.messages.remove(principal(), room, role, input, socket.id);
     });
 
     define('typing:start', typingInput, { user: true, activity: true }, async (socket, input) => {

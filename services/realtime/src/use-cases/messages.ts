@@ -8,6 +8,7 @@ import type {
   RoomHistoryResult,
   RoomLogEntry,
   RoomRole,
+  ServerToClientEvents,
 } from '@nself/realtime-client/contracts';
 import type { Broadcaster } from '../adapters/broadcaster.js';
 import type { DbWriter } from '../adapters/db-writer.js';
@@ -138,7 +139,7 @@ export class MessagesService {
     const checkAs = role === null && principal.isAdmin ? null : principal.userId;
     const { seq } = await this.append(principal.sourceAccountId, room.id, checkAs, 'message:new', body);
     const message: ChatMessage = { ...body, seq };
-    this.deps.broadcaster.emit([roomNames.room(principal.sourceAccountId, room.id)], 'message:new', message);
+    this.toRoom(principal.sourceAccountId, room.id, socketId, 'message:new', message);
     if (this.options.logMessages) {
       this.deps.db?.logEvent({
         account: principal.sourceAccountId,
@@ -150,6 +151,23 @@ export class MessagesService {
       });
     }
     return message;
+  }
+
+  /**
+   * A log entry goes to every socket in the room except the one that made it: that socket gets the
+   * entry in its acknowledgement (the SDK sequences it from there), so it is encoded and written once.
+   * The author's other devices in the room still receive it.
+   */
+  private toRoom<E extends 'message:new' | 'message:update' | 'message:delete'>(
+    account: string,
+    roomId: string,
+    authorSocketId: string | undefined,
+    event: E,
+    ...entry: Parameters<ServerToClientEvents[E]>
+  ): void {
+    const rooms = [roomNames.room(account, roomId)];
+    if (authorSocketId) this.deps.broadcaster.emitExcept(rooms, authorSocketId, event, ...entry);
+    else this.deps.broadcaster.emit(rooms, event, ...entry);
   }
 
   private async authorizeChange(principal: Principal, room: CachedRoom, role: RoomRole | null, messageId: string): Promise<void> {
@@ -166,6 +184,7 @@ export class MessagesService {
     room: CachedRoom,
     role: RoomRole | null,
     input: z.output<typeof updateMessageInput>,
+    socketId?: string,
   ): Promise<MessageUpdated> {
     this.assertSize(input.content, input.data);
     await this.authorizeChange(principal, room, role, input.messageId);
@@ -180,7 +199,7 @@ export class MessagesService {
     const checkAs = role === null && principal.isAdmin ? null : principal.userId;
     const { seq } = await this.append(principal.sourceAccountId, room.id, checkAs, 'message:update', body);
     const updated: MessageUpdated = { ...body, seq };
-    this.deps.broadcaster.emit([roomNames.room(principal.sourceAccountId, room.id)], 'message:update', updated);
+    this.toRoom(principal.sourceAccountId, room.id, socketId, 'message:update', updated);
     return updated;
   }
 
@@ -189,13 +208,14 @@ export class MessagesService {
     room: CachedRoom,
     role: RoomRole | null,
     input: z.output<typeof deleteMessageInput>,
+    socketId?: string,
   ): Promise<MessageDeleted> {
     await this.authorizeChange(principal, room, role, input.messageId);
     const body = { id: input.messageId, roomId: room.id, deletedBy: principal.userId, deletedAt: new Date().toISOString() };
     const checkAs = role === null && principal.isAdmin ? null : principal.userId;
     const { seq } = await this.append(principal.sourceAccountId, room.id, checkAs, 'message:delete', body);
     const deleted: MessageDeleted = { ...body, seq };
-    this.deps.broadcaster.emit([roomNames.room(principal.sourceAccountId, room.id)], 'message:delete', deleted);
+    this.toRoom(principal.sourceAccountId, room.id, socketId, 'message:delete', deleted);
     return deleted;
   }
 
