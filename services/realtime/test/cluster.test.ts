@@ -102,6 +102,37 @@ describe('three replicas behind the gateway', () => {
     expect(atB[0]).toEqual(sent);
   });
 
+  it('publishes each log entry once, from the append script: other replicas get the stored entry in sequence order', async () => {
+    const account = uniqueName('acct');
+    const roomId = await createRoom(account, { name: 'ordered' });
+    const a = await connectOn(0, { sub: 'alice', sourceAccountId: account });
+    const b = await connectOn(1, { sub: 'bob', sourceAccountId: account });
+    const c = await connectOn(2, { sub: 'carol', sourceAccountId: account });
+    await Promise.all([a.join(roomId), b.join(roomId), c.join(roomId)]);
+    // What reaches bob's socket on the wire (the SDK would hide duplicates and reordering).
+    const wire: { event: string; seq: number; payload: Record<string, unknown> }[] = [];
+    for (const event of ['message:new', 'message:update', 'message:delete'] as const) {
+      b.socket.on(event, (payload: { seq: number }) => wire.push({ event, seq: payload.seq, payload }));
+    }
+    // Fields that look like the sequence number inside the message must come through untouched.
+    const data = { seq: 0.5, nested: { seq: 0.5 }, ratio: 1.25 };
+    const sent = await Promise.all([
+      ...Array.from({ length: 20 }, (_, i) => a.send(roomId, `a${i}`, { data })),
+      ...Array.from({ length: 20 }, (_, i) => c.send(roomId, `c${i}`)),
+    ]);
+    const edited = await a.updateMessage(roomId, sent[0]!.id, { content: 'a0 edited' });
+    const deleted = await c.deleteMessage(roomId, sent[20]!.id);
+    await waitFor(() => wire.length === 42, { label: '42 entries at bob' });
+    await pause(300);
+
+    expect(wire).toHaveLength(42);
+    expect(wire.map((w) => w.seq)).toEqual(Array.from({ length: 42 }, (_, i) => i + 1));
+    const bySeq = new Map<number, unknown>([...sent, edited, deleted].map((entry) => [entry.seq, entry]));
+    for (const w of wire) expect(w.payload).toEqual(bySeq.get(w.seq));
+    expect(wire.find((w) => w.payload.content === 'a3')!.payload.data).toEqual(data);
+    expect(wire.slice(-2).map((w) => w.event)).toEqual(['message:update', 'message:delete']);
+  });
+
   it('shows presence of a user on A from C, and keeps a two-device user online until both devices leave', async () => {
     const account = uniqueName('acct');
     const observer = await connectOn(2, { sub: 'observer', sourceAccountId: account });

@@ -1,4 +1,5 @@
 import request from 'supertest';
+import { Redis } from 'ioredis';
 import { io as ioClient } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EventBus } from '@nself/events';
@@ -203,6 +204,29 @@ describe('rooms over the socket', () => {
     expect(laptopSees.new.map((m) => m.id)).toEqual([sent.id, phoneSees[1]!.id]);
     // Bob's own message reaches his listeners from the ack.
     expect(bobSees.new.map((m) => m.id)).toEqual([sent.id, phoneSees[1]!.id]);
+  });
+
+  it('has the append script publish each entry to the other replicas, with its sequence number written in', async () => {
+    const account = uniqueName('acct');
+    const r = await room(account, { name: 'published' }, 'amy');
+    const amy = await client('amy', account);
+    await amy.join(r.id);
+    const monitor = await new Redis(testInfra().redisUrl).monitor();
+    const publishes: { source: string; message: Buffer }[] = [];
+    monitor.on('monitor', (_time: string, args: string[], source: string) => {
+      if (args[0]?.toLowerCase() === 'publish' && args[1]?.includes(r.id)) publishes.push({ source, message: Buffer.from(args[2]!, 'latin1') });
+    });
+    try {
+      const first = await amy.send(r.id, 'one');
+      const second = await amy.send(r.id, 'two', { data: { seq: 0.5 } });
+      await waitFor(() => publishes.length >= 2, { label: 'two publications' });
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(publishes.map((p) => p.source)).toEqual(['lua', 'lua']);
+      expect(publishes[0]!.message.includes(Buffer.from('one'))).toBe(true);
+      expect(second.seq).toBe(first.seq + 1);
+    } finally {
+      monitor.disconnect();
+    }
   });
 
   it('answers bad payloads with error acks, not crashes: validation, size limit, rate limit', async () => {

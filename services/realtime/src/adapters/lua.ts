@@ -134,7 +134,9 @@ return n`;
 
 /**
  * Appends to a room's sequenced log. KEYS: member, seq, log. ARGV: event, body (JSON object without
- * seq), maxLen, ttlMs, checkMember (1/0).
+ * seq), maxLen, ttlMs, checkMember (1/0) and optionally channel, packet, seqOffset: the entry encoded
+ * for the Socket.IO Redis adapter (see LogPublication), published with its seq written in as a
+ * big-endian float64 — atomically with the append, so replicas receive a room's entries in order.
  * Returns {'OK', seq} or {'LOAD'} (member not cached) / {'NOT_A_MEMBER'} / {'BANNED'} / {'MUTED', until}.
  */
 export const APPEND = `${NOW}
@@ -154,6 +156,10 @@ if tonumber(ARGV[3]) > 0 then
   redis.call('XADD', KEYS[3], 'MAXLEN', ARGV[3], '*', 'e', ARGV[1], 'd', body)
   redis.call('XTRIM', KEYS[3], 'MINID', tostring(now - tonumber(ARGV[4])))
   redis.call('PEXPIRE', KEYS[3], ARGV[4])
+end
+if ARGV[6] then
+  local at = tonumber(ARGV[8])
+  redis.call('PUBLISH', ARGV[6], string.sub(ARGV[7], 1, at) .. struct.pack('>d', seq) .. string.sub(ARGV[7], at + 9))
 end
 return {'OK', seq, now}`;
 

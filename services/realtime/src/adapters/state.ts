@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { PresenceStatus, RoomLogEntry, TypingUser } from '@nself/realtime-client/contracts';
 import type { Keys } from '../keys.js';
+import type { LogPublication } from './broadcaster.js';
 import * as lua from './lua.js';
 
 const SCRIPTS = {
@@ -25,7 +26,7 @@ const SCRIPTS = {
 } as const;
 
 type ScriptName = keyof typeof SCRIPTS;
-type ScriptFn = (...args: (string | number)[]) => Promise<unknown>;
+type ScriptFn = (...args: (string | number | Buffer)[]) => Promise<unknown>;
 
 /** A presence as stored; `connections` counts live sockets on every replica. */
 export interface StoredPresence {
@@ -352,6 +353,7 @@ export class RealtimeState {
     userId: string | null,
     event: RoomLogEntry['event'],
     bodyWithoutSeq: Record<string, unknown>,
+    publication?: LogPublication,
   ): Promise<AppendResult> {
     const result = (await this.scripts.rtAppend(
       this.keys.roomMember(account, roomId, userId ?? '-'),
@@ -362,6 +364,7 @@ export class RealtimeState {
       this.options.historySize,
       this.options.historyTtlMs,
       userId ? 1 : 0,
+      ...(publication ? [publication.channel, publication.packet, publication.seqOffset] : []),
     )) as [string, (string | number)?, number?];
     const [status] = result;
     if (status === 'OK') return { ok: true, seq: Number(result[1]), now: Number(result[2]) };

@@ -177,7 +177,7 @@ export function createSocketServer(
     adapter: createAdapter(deps.pubClient, deps.subClient, { key: state.keys.adapter, requestsTimeout: 5000 }),
   });
 
-  const broadcaster = ioBroadcaster(io, (command) => handleCommand(command));
+  const broadcaster = ioBroadcaster(io, (command) => handleCommand(command), state.keys.adapter);
   bind(broadcaster);
 
   const track = <T>(promise: Promise<T>): Promise<T> => {

@@ -10,7 +10,7 @@ import type {
   RoomRole,
   ServerToClientEvents,
 } from '@nself/realtime-client/contracts';
-import type { Broadcaster } from '../adapters/broadcaster.js';
+import type { Broadcaster, LogEntry, LogEvent, LogPublication } from '../adapters/broadcaster.js';
 import type { DbWriter } from '../adapters/db-writer.js';
 import type { RealtimeState } from '../adapters/state.js';
 import { uuidv7 } from '../ids.js';
@@ -91,9 +91,10 @@ export class MessagesService {
     userId: string | null,
     event: RoomLogEntry['event'],
     body: Record<string, unknown>,
+    publication: LogPublication | undefined,
   ): Promise<{ seq: number; now: number }> {
     for (let attempt = 0; attempt < 2; attempt += 1) {
-      const result = await this.deps.state.append(account, roomId, userId, event, body);
+      const result = await this.deps.state.append(account, roomId, userId, event, body, publication);
       if (result.ok) {
         this.deps.db?.roomSequence(roomId, result.seq, new Date(result.now));
         return result;
@@ -137,9 +138,7 @@ export class MessagesService {
     };
     // Admins without a membership row (private rooms) are not checked against one.
     const checkAs = role === null && principal.isAdmin ? null : principal.userId;
-    const { seq } = await this.append(principal.sourceAccountId, room.id, checkAs, 'message:new', body);
-    const message: ChatMessage = { ...body, seq };
-    this.toRoom(principal.sourceAccountId, room.id, socketId, 'message:new', message);
+    const message = await this.record(principal.sourceAccountId, room.id, checkAs, 'message:new', body, socketId);
     if (this.options.logMessages) {
       this.deps.db?.logEvent({
         account: principal.sourceAccountId,
@@ -147,27 +146,34 @@ export class MessagesService {
         socketId,
         userId: principal.userId,
         roomId: room.id,
-        payload: { messageId: message.id, seq, type: message.type, bytes: Buffer.byteLength(message.content) },
+        payload: { messageId: message.id, seq: message.seq, type: message.type, bytes: Buffer.byteLength(message.content) },
       });
     }
     return message;
   }
 
   /**
-   * A log entry goes to every socket in the room except the one that made it: that socket gets the
-   * entry in its acknowledgement (the SDK sequences it from there), so it is encoded and written once.
-   * The author's other devices in the room still receive it.
+   * Appends an entry to the room's log and delivers it to every socket in the room except the one that
+   * made it: that socket gets the entry in its acknowledgement (the SDK sequences it from there), so it
+   * is encoded and written once. The author's other devices in the room still receive it. When the
+   * broadcaster can, the append script publishes the entry to the other replicas itself.
    */
-  private toRoom<E extends 'message:new' | 'message:update' | 'message:delete'>(
+  private async record<E extends LogEvent>(
     account: string,
     roomId: string,
-    authorSocketId: string | undefined,
+    checkAs: string | null,
     event: E,
-    ...entry: Parameters<ServerToClientEvents[E]>
-  ): void {
-    const rooms = [roomNames.room(account, roomId)];
-    if (authorSocketId) this.deps.broadcaster.emitExcept(rooms, authorSocketId, event, ...entry);
-    else this.deps.broadcaster.emit(rooms, event, ...entry);
+    body: Omit<LogEntry<E>, 'seq'>,
+    authorSocketId: string | undefined,
+  ): Promise<LogEntry<E>> {
+    const room = roomNames.room(account, roomId);
+    const prepared = this.deps.broadcaster.prepareLogEntry(room, authorSocketId, event, body);
+    const { seq } = await this.append(account, roomId, checkAs, event, body, prepared?.publication);
+    const entry = { ...body, seq } as LogEntry<E>;
+    if (prepared) prepared.deliverLocally(entry);
+    else if (authorSocketId) this.deps.broadcaster.emitExcept([room], authorSocketId, event, ...([entry] as Parameters<ServerToClientEvents[E]>));
+    else this.deps.broadcaster.emit([room], event, ...([entry] as Parameters<ServerToClientEvents[E]>));
+    return entry;
   }
 
   private async authorizeChange(principal: Principal, room: CachedRoom, role: RoomRole | null, messageId: string): Promise<void> {
@@ -197,10 +203,7 @@ export class MessagesService {
       editedAt: new Date().toISOString(),
     };
     const checkAs = role === null && principal.isAdmin ? null : principal.userId;
-    const { seq } = await this.append(principal.sourceAccountId, room.id, checkAs, 'message:update', body);
-    const updated: MessageUpdated = { ...body, seq };
-    this.toRoom(principal.sourceAccountId, room.id, socketId, 'message:update', updated);
-    return updated;
+    return this.record(principal.sourceAccountId, room.id, checkAs, 'message:update', body, socketId);
   }
 
   async remove(
@@ -213,10 +216,7 @@ export class MessagesService {
     await this.authorizeChange(principal, room, role, input.messageId);
     const body = { id: input.messageId, roomId: room.id, deletedBy: principal.userId, deletedAt: new Date().toISOString() };
     const checkAs = role === null && principal.isAdmin ? null : principal.userId;
-    const { seq } = await this.append(principal.sourceAccountId, room.id, checkAs, 'message:delete', body);
-    const deleted: MessageDeleted = { ...body, seq };
-    this.toRoom(principal.sourceAccountId, room.id, socketId, 'message:delete', deleted);
-    return deleted;
+    return this.record(principal.sourceAccountId, room.id, checkAs, 'message:delete', body, socketId);
   }
 
   /** What a resuming client missed: every kept log entry after sinceSeq. */
