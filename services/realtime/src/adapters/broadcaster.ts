@@ -88,7 +88,8 @@ export function ioBroadcaster<SocketData>(
       const packet = { type: EVENT_PACKET, data: [event, { ...entryWithoutSeq, seq: SEQ_PLACEHOLDER }], nsp: '/' };
       const encoded = adapter.parser.encode([adapter.uid, packet, { rooms: [room], except: except ? [except] : [], flags: {} }]);
       const bytes = Buffer.isBuffer(encoded) ? encoded : Buffer.from(encoded);
-      // `seq` is the entry's last field; an earlier one inside `data` cannot come after it.
+      // `seq` is the entry's last field, so the last match is it: a look-alike inside `data` comes earlier,
+      // and the strings after it (room, socket id) cannot hold the marker (0xcb then 0x3f is not UTF-8).
       const at = bytes.lastIndexOf(SEQ_FIELD);
       if (at < 0) return undefined;
       return {
