@@ -56,8 +56,10 @@ export function createRealtimeService(config: RealtimeConfig, options: RealtimeS
   const redis = createRedis(config.redisUrl, logger, 'realtime');
   // The adapter publishes one message per broadcast from its own event-loop turn: auto-pipelining would
   // build a Pipeline per publish and batch nothing (measured: replicas 28 % instead of 31 % of a core at
-  // 10,000 deliveries/s, p99 via the gateway 29–46 ms instead of 54 ms). The state client keeps it: the
-  // connect burst batches there, and turning it off cost more CPU in Redis and the replicas.
+  // 10,000 deliveries/s, p99 via the gateway 29–46 ms instead of 54 ms). Room log appends (one per
+  // message, and each publishes) go out on the same client, for the same reason and so that a replica's
+  // publications leave in the order it made them. The state client keeps auto-pipelining: the connect
+  // burst batches there, and turning it off cost more CPU in Redis and the replicas.
   const pubClient = createRedis(config.redisUrl, logger, 'realtime-pub', { enableAutoPipelining: false });
   const subClient = createRedis(config.redisUrl, logger, 'realtime-sub', { enableAutoPipelining: false });
   const keys = createKeys(config.keyPrefix);
@@ -65,7 +67,7 @@ export function createRealtimeService(config: RealtimeConfig, options: RealtimeS
     historySize: env.REALTIME_HISTORY_SIZE,
     historyTtlMs: env.REALTIME_HISTORY_TTL_SECONDS * 1000,
     typingTimeoutMs: env.REALTIME_TYPING_TIMEOUT_MS,
-  });
+  }, pubClient);
   const metrics = createMetrics('realtime');
   const authenticator = createAuthenticator(config.auth);
   const broadcaster = new DeferredBroadcaster();

@@ -211,8 +211,12 @@ describe('database mirror and cleanup functions', () => {
     await c.startTyping(r.id, 'thr');
 
     const q = async (sql: string, params: unknown[] = []) => (await db.query(sql, params)).rows;
+    // One flush writes typing, then room sequences, then events: wait for the typing row and the events.
     await waitFor(async () => (await q('SELECT 1 FROM current_typing WHERE source_account_id = $1 AND thread_id = $2', [account, 'thr'])).length === 1, {
       label: 'typing row',
+    });
+    await waitFor(async () => (await q("SELECT 1 FROM realtime_events WHERE source_account_id = $1 AND event_type = 'message:send'", [account])).length === 2, {
+      label: 'message events',
     });
     const [conn] = await q('SELECT user_id, instance_id, transport FROM active_connections WHERE source_account_id = $1', [account]);
     expect(conn).toEqual({ user_id: 'mirrored', instance_id: rt.service.config.instanceId, transport: 'websocket' });

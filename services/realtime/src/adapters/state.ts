@@ -95,6 +95,16 @@ function asStatus(value: unknown): PresenceStatus {
   return value === 'online' || value === 'away' || value === 'busy' ? value : 'offline';
 }
 
+function scriptsOn(redis: Redis): Record<ScriptName, ScriptFn> {
+  for (const [name, script] of Object.entries(SCRIPTS)) {
+    if (!(name in redis)) redis.defineCommand(name, { numberOfKeys: script.keys, lua: script.lua });
+  }
+  const bag = redis as unknown as Record<string, ScriptFn>;
+  return Object.fromEntries(
+    Object.keys(SCRIPTS).map((name) => [name, (...args: (string | number)[]) => bag[name]!.call(redis, ...args)]),
+  ) as Record<ScriptName, ScriptFn>;
+}
+
 /**
  * All shared realtime state in Redis: connection registry per replica, presence, room online counts,
  * the per-room sequenced log (history), typing, and caches of room/membership rows. Every replica
@@ -102,19 +112,17 @@ function asStatus(value: unknown): PresenceStatus {
  */
 export class RealtimeState {
   private readonly scripts: Record<ScriptName, ScriptFn>;
+  private readonly appendScript: ScriptFn;
 
   constructor(
     readonly redis: Redis,
     readonly keys: Keys,
     private readonly options: { historySize: number; historyTtlMs: number; typingTimeoutMs: number },
+    /** Where room log appends go (the hot path: one per message); by default the state client. */
+    appendClient: Redis = redis,
   ) {
-    for (const [name, script] of Object.entries(SCRIPTS)) {
-      if (!(name in redis)) redis.defineCommand(name, { numberOfKeys: script.keys, lua: script.lua });
-    }
-    const bag = redis as unknown as Record<string, ScriptFn>;
-    this.scripts = Object.fromEntries(
-      Object.keys(SCRIPTS).map((name) => [name, (...args: (string | number)[]) => bag[name]!.call(redis, ...args)]),
-    ) as Record<ScriptName, ScriptFn>;
+    this.scripts = scriptsOn(redis);
+    this.appendScript = appendClient === redis ? this.scripts.rtAppend : scriptsOn(appendClient).rtAppend;
   }
 
   // ---- replicas ------------------------------------------------------------------------------
@@ -355,7 +363,7 @@ export class RealtimeState {
     bodyWithoutSeq: Record<string, unknown>,
     publication?: LogPublication,
   ): Promise<AppendResult> {
-    const result = (await this.scripts.rtAppend(
+    const result = (await this.appendScript(
       this.keys.roomMember(account, roomId, userId ?? '-'),
       this.keys.roomSeq(account, roomId),
       this.keys.roomLog(account, roomId),

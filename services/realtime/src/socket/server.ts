@@ -348,14 +348,17 @@ export function createSocketServer(
   }
 
   /** Latency from Engine.IO's own ping/pong (server ping written → client pong read); shared listeners. */
+  // These run for every packet a socket sends or receives: the type is checked before the lookup.
   function onPacketCreate(this: object, packet: { type: string }): void {
+    if (packet.type !== 'ping') return;
     const data = engineSockets.get(this);
-    if (data && packet.type === 'ping') data.pingSentAt = performance.now();
+    if (data) data.pingSentAt = performance.now();
   }
 
   function onPacket(this: object, packet: { type: string }): void {
+    if (packet.type !== 'pong') return;
     const data = engineSockets.get(this);
-    if (data && packet.type === 'pong' && data.pingSentAt) data.latencyMs = Math.round(performance.now() - data.pingSentAt);
+    if (data?.pingSentAt) data.latencyMs = Math.round(performance.now() - data.pingSentAt);
   }
 
   function scheduleExpiry(socket: IoSocket): void {
