@@ -16,7 +16,8 @@
  * Env: BENCH_CLIENTS (9000), BENCH_ROOM_SIZE (10), BENCH_RATES (deliveries/s, comma list: 10000),
  * BENCH_SECONDS (20), BENCH_WARMUP_SECONDS (3), BENCH_CONNECT_RATE (clients/s, 600),
  * BENCH_CLIENTS_PER_PROCESS (3000), BENCH_SCENARIOS (nself-gateway,nself-direct,bare-gateway,bare-direct),
- * BENCH_REPLICA_NODE_ARGS (extra node flags for the replicas and the bare servers), REDIS_URL,
+ * BENCH_REPLICA_NODE_ARGS (extra node flags for the replicas and the bare servers), BENCH_FROM (dist; source: run the
+ * services' TypeScript through tsx), REDIS_URL,
  * NSELF_DATABASE_ADMIN_URL (postgresql://postgres@127.0.0.1:5432/postgres).
  *
  * RSS per connection is the slope between two settled points (after half and after all the clients);
@@ -64,10 +65,19 @@ interface Service {
   url: string;
 }
 
-/** Spawns a TypeScript entry and resolves with the port from its JSON "ready" line; keeps draining stdout. */
+/**
+ * The services run as their images run them: `node dist/main.js` (the npm script builds them first).
+ * BENCH_FROM=source runs their TypeScript through tsx instead (profiles then point at the sources);
+ * tsx's keep-names helper and loader make that slower than what is deployed.
+ */
+const FROM_SOURCE = process.env.BENCH_FROM === 'source';
+const serviceEntry = (dir: string) => (FROM_SOURCE ? `${dir}/src/main.ts` : `${dir}/dist/main.js`);
+
+/** Spawns an entry (.js as is, .ts through tsx) and resolves with the port from its JSON "ready" line; keeps draining stdout. */
 function startEntry(entry: string, env: Record<string, string>, readyMsg: string, nodeArgs: string[] = []): Promise<Service> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...nodeArgs, '--conditions=source', '--import', 'tsx', path.join(repo, entry)], {
+    const loader = entry.endsWith('.ts') ? ['--conditions=source', '--import', 'tsx'] : [];
+    const child = spawn(process.execPath, [...nodeArgs, ...loader, path.join(repo, entry)], {
       cwd: repo,
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'inherit'],
@@ -393,12 +403,12 @@ async function main(): Promise<void> {
         NODE_ENV: 'production',
       };
       const replicas = await Promise.all([0, 1].map((i) => startEntry(
-          'services/realtime/src/main.ts',
+          serviceEntry('services/realtime'),
           { ...replicaEnv, REALTIME_INSTANCE_ID: `realtime-${i}` },
           'realtime listening',
           SERVER_NODE_ARGS,
         )));
-      const gateway = await startEntry('gateway/src/main.ts', gatewayEnv(replicas.map((r) => r.url).join(',')), 'gateway listening');
+      const gateway = await startEntry(serviceEntry('gateway'), gatewayEnv(replicas.map((r) => r.url).join(',')), 'gateway listening');
       console.log(`creating ${roomCount()} rooms with their members …`);
       const roomIds = await createRooms(gateway.url);
       const ids = ['realtime-0', 'realtime-1'];
@@ -422,7 +432,7 @@ async function main(): Promise<void> {
       'bare listening',
       SERVER_NODE_ARGS,
     )));
-    const gateway = await startEntry('gateway/src/main.ts', gatewayEnv(servers.map((s) => s.url).join(',')), 'gateway listening');
+    const gateway = await startEntry(serviceEntry('gateway'), gatewayEnv(servers.map((s) => s.url).join(',')), 'gateway listening');
     const roomIds = Array.from({ length: roomCount() }, (_, r) => `room-${r}`);
     const ids = servers.map((s) => `bare-${s.child.pid}`);
     if (SCENARIOS.includes('bare-gateway')) {
