@@ -57,9 +57,10 @@ export function createRealtimeService(config: RealtimeConfig, options: RealtimeS
   // The adapter publishes one message per broadcast from its own event-loop turn: auto-pipelining would
   // build a Pipeline per publish and batch nothing (measured: replicas 28 % instead of 31 % of a core at
   // 10,000 deliveries/s, p99 via the gateway 29–46 ms instead of 54 ms). Room log appends (one per
-  // message, and each publishes) go out on the same client, for the same reason and so that a replica's
-  // publications leave in the order it made them. The state client keeps auto-pipelining: the connect
-  // burst batches there, and turning it off cost more CPU in Redis and the replicas.
+  // message, and each publishes) go out on the same client, so that a replica's publications leave in
+  // the order it made them; they are batched per event-loop turn by corking the socket instead
+  // (corkUntilCheckPhase). The state client keeps auto-pipelining: the connect burst batches there, and
+  // turning it off cost more CPU in Redis and the replicas.
   const pubClient = createRedis(config.redisUrl, logger, 'realtime-pub', { enableAutoPipelining: false });
   const subClient = createRedis(config.redisUrl, logger, 'realtime-sub', { enableAutoPipelining: false });
   const keys = createKeys(config.keyPrefix);

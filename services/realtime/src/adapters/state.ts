@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import type { PresenceStatus, RoomLogEntry, TypingUser } from '@nself/realtime-client/contracts';
 import type { Keys } from '../keys.js';
 import type { LogPublication } from './broadcaster.js';
+import { corkUntilCheckPhase } from './redis.js';
 import * as lua from './lua.js';
 
 const SCRIPTS = {
@@ -113,6 +114,7 @@ function scriptsOn(redis: Redis): Record<ScriptName, ScriptFn> {
 export class RealtimeState {
   private readonly scripts: Record<ScriptName, ScriptFn>;
   private readonly appendScript: ScriptFn;
+  private readonly appendClient: Redis;
 
   constructor(
     readonly redis: Redis,
@@ -123,6 +125,7 @@ export class RealtimeState {
   ) {
     this.scripts = scriptsOn(redis);
     this.appendScript = appendClient === redis ? this.scripts.rtAppend : scriptsOn(appendClient).rtAppend;
+    this.appendClient = appendClient;
   }
 
   // ---- replicas ------------------------------------------------------------------------------
@@ -363,6 +366,7 @@ export class RealtimeState {
     bodyWithoutSeq: Record<string, unknown>,
     publication?: LogPublication,
   ): Promise<AppendResult> {
+    corkUntilCheckPhase(this.appendClient);
     const result = (await this.appendScript(
       this.keys.roomMember(account, roomId, userId ?? '-'),
       this.keys.roomSeq(account, roomId),
