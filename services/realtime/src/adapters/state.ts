@@ -114,18 +114,16 @@ function scriptsOn(redis: Redis): Record<ScriptName, ScriptFn> {
 export class RealtimeState {
   private readonly scripts: Record<ScriptName, ScriptFn>;
   private readonly appendScript: ScriptFn;
-  private readonly appendClient: Redis;
 
   constructor(
     readonly redis: Redis,
     readonly keys: Keys,
     private readonly options: { historySize: number; historyTtlMs: number; typingTimeoutMs: number },
     /** Where room log appends go (the hot path: one per message); by default the state client. */
-    appendClient: Redis = redis,
+    private readonly appendClient: Redis = redis,
   ) {
     this.scripts = scriptsOn(redis);
-    this.appendScript = appendClient === redis ? this.scripts.rtAppend : scriptsOn(appendClient).rtAppend;
-    this.appendClient = appendClient;
+    this.appendScript = scriptsOn(appendClient).rtAppend;
   }
 
   // ---- replicas ------------------------------------------------------------------------------
