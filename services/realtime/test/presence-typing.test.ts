@@ -226,6 +226,19 @@ describe('database mirror and cleanup functions', () => {
     expect(summary).toMatchObject({ online: '1', connections: '1' });
     const types = (await q('SELECT event_type FROM realtime_events WHERE source_account_id = $1', [account])).map((row) => row.event_type);
     expect(types).toEqual(expect.arrayContaining(['room:create', 'connect', 'room:join', 'message:send']));
+    const sends = await q(
+      `SELECT socket_id, user_id, room_id::text AS room_id, instance_id, payload FROM realtime_events
+        WHERE source_account_id = $1 AND event_type = 'message:send' ORDER BY id`,
+      [account],
+    );
+    const sendRow = (seq: number) => ({
+      socket_id: c.socket.id,
+      user_id: 'mirrored',
+      room_id: r.id,
+      instance_id: rt.service.config.instanceId,
+      payload: { messageId: expect.any(String), seq, type: 'text', bytes: 3 },
+    });
+    expect(sends).toEqual([sendRow(1), sendRow(2)]);
 
     c.disconnect();
     await waitFor(

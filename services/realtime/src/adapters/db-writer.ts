@@ -292,20 +292,18 @@ export class DbWriter {
        WHERE r.id = v.id`;
   }
 
-  private writeEvents(rows: EventLogRow[]): Promise<unknown> {
-    return this.prisma.realtimeEvent.createMany({
-      data: rows.map((r) => ({
-        sourceAccountId: r.account,
-        eventType: r.eventType,
-        socketId: r.socketId ?? null,
-        userId: r.userId ?? null,
-        roomId: r.roomId ?? null,
-        instanceId: this.options.instanceId,
-        ipAddress: r.ipAddress ?? null,
-        payload: (r.payload ?? {}) as Prisma.InputJsonValue,
-        createdAt: r.at,
-      })),
-    });
+  // A raw multi-row INSERT like the other writes: createMany cost about 150 µs of CPU per row in the
+  // query compiler, this about a tenth (a reconnect storm logs two rows per connection).
+  private writeEvents(rows: EventLogRow[]): Promise<number> {
+    const values = rows.map(
+      (r) => Prisma.sql`(${r.account}::text, ${r.eventType}::text, ${r.socketId ?? null}::text, ${r.userId ?? null}::text,
+        ${r.roomId ?? null}::uuid, ${this.options.instanceId}::text, ${r.ipAddress ?? null}::text,
+        ${JSON.stringify(r.payload ?? {})}::jsonb, ${r.at ?? new Date()}::timestamptz)`,
+    );
+    return this.prisma.$executeRaw`
+      INSERT INTO realtime_events (source_account_id, event_type, socket_id, user_id, room_id, instance_id, ip_address,
+        payload, created_at)
+      VALUES ${Prisma.join(values)}`;
   }
 
   /** Marks live sockets as seen (and their latency) so cleanup_stale_connections spares them. */
