@@ -27,14 +27,27 @@ export type Command =
       connectPerSecond: number;
       jwtSecret: string;
       account: string;
+      /** Reconnect as the SDK does (socket.io-client's backoff, 0.5–5 s) and re-join the room afterwards. */
+      reconnect?: boolean;
     }
   | { type: 'count' }
+  /** Sent right after `instance` was killed (at `killedAt`, monotonic ms): waits until its clients re-joined elsewhere. */
+  | { type: 'failover'; instance: string; killedAt: number; timeoutMs: number }
   | { type: 'load'; messagesPerSecond: number; seconds: number; warmupSeconds: number }
   | { type: 'close' };
 
 export type Reply =
   | { type: 'connected'; ok: number; failed: number; retries: number; errors: string[]; instances: Record<string, number>; ms: number }
   | { type: 'count'; connected: number }
+  | {
+      type: 'failedOver';
+      moved: number;
+      rejoinedMs: number[];
+      stillOut: number;
+      reconnectErrors: number;
+      errors: string[];
+      instances: Record<string, number>;
+    }
   | {
       type: 'loaded';
       sent: number;
@@ -49,6 +62,8 @@ interface Client {
   spec: ClientSpec;
   socket: Socket;
   instance: string;
+  /** Monotonic ms at which the client last re-joined its room after a reconnection. */
+  rejoinedAt?: number;
 }
 
 const nowMs = () => Number(process.hrtime.bigint() / 1000n) / 1000;
@@ -94,7 +109,9 @@ async function connectOne(spec: ClientSpec, command: Extract<Command, { type: 'c
   const socket = io(target.url, {
     path: target.path,
     transports: ['websocket'],
-    reconnection: false,
+    reconnection: command.reconnect ?? false,
+    reconnectionDelay: 500,
+    reconnectionDelayMax: 5000,
     timeout: 60_000,
     auth:
       command.mode === 'nself'
@@ -104,25 +121,23 @@ async function connectOne(spec: ClientSpec, command: Extract<Command, { type: 'c
   const client: Client = { spec, socket, instance: '' };
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('connect timeout')), 120_000);
-    if (command.mode === 'nself') {
-      socket.once('connected', (payload: { instanceId: string }) => {
-        client.instance = payload.instanceId;
-        clearTimeout(timer);
-        resolve();
-      });
-    } else {
-      socket.once('hello', (payload: { instanceId: string }) => {
-        client.instance = payload.instanceId;
-        clearTimeout(timer);
-        resolve();
-      });
-    }
-    socket.once('connect_error', (error) => {
+    const greeting = command.mode === 'nself' ? 'connected' : 'hello';
+    const onGreeting = (payload: { instanceId: string }) => {
+      client.instance = payload.instanceId;
       clearTimeout(timer);
+      // Only the first attempt is decided here: later errors belong to the client's own reconnection.
+      socket.off('connect_error', onError);
+      resolve();
+    };
+    const onError = (error: Error) => {
+      clearTimeout(timer);
+      socket.off(greeting, onGreeting);
       socket.disconnect();
       const cause = (error as Error & { description?: { message?: string } }).description?.message;
       reject(new Error(cause ? `${error.message}: ${cause}` : error.message));
-    });
+    };
+    socket.once(greeting, onGreeting);
+    socket.once('connect_error', onError);
   });
   if (command.mode === 'nself') {
     const ack = (await socket.timeout(120_000).emitWithAck('room:join', { roomId: spec.room })) as { ok: boolean; error?: { code: string } };
@@ -130,11 +145,53 @@ async function connectOne(spec: ClientSpec, command: Extract<Command, { type: 'c
     socket.on('message:new', (m: { senderId: string; data: { t: number; i: string; m?: 1 } }) =>
       onDelivery(client, m.senderId, m.data.t, m.data.i, m.data.m),
     );
+    // After a reconnection the server greets again; the room is joined again, as the SDK does.
+    if (command.reconnect) {
+      socket.on('connected', (payload: { instanceId: string }) => void rejoin(client, payload.instanceId));
+      socket.io.on('reconnect_error', () => {
+        reconnectErrors += 1;
+      });
+    }
   } else {
     await socket.timeout(120_000).emitWithAck('join', spec.room);
     socket.on('msg', (m: { s: string; t: number; i: string; m?: 1 }) => onDelivery(client, m.s, m.t, m.i, m.m));
   }
   return client;
+}
+
+const rejoinErrors: string[] = [];
+/** Reconnection attempts that failed (e.g. routed to the dead replica before the gateway noticed, or refused). */
+let reconnectErrors = 0;
+
+async function rejoin(client: Client, instanceId: string): Promise<void> {
+  client.instance = instanceId;
+  try {
+    const ack = (await client.socket.timeout(60_000).emitWithAck('room:join', { roomId: client.spec.room })) as { ok: boolean; error?: { code: string } };
+    if (!ack.ok) throw new Error(`join failed: ${ack.error?.code}`);
+    client.rejoinedAt = nowMs();
+  } catch (error) {
+    if (rejoinErrors.length < 5) rejoinErrors.push(error instanceof Error ? error.message : String(error));
+  }
+}
+
+/** Waits until every client of the killed instance has re-joined its room elsewhere (or the timeout). */
+async function failover(command: Extract<Command, { type: 'failover' }>): Promise<void> {
+  const moved = clients.filter((c) => c.instance === command.instance);
+  const done = () => moved.every((c) => c.rejoinedAt !== undefined && c.rejoinedAt > command.killedAt);
+  const until = Date.now() + command.timeoutMs;
+  while (!done() && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 50));
+  const back = moved.filter((c) => c.rejoinedAt !== undefined && c.rejoinedAt > command.killedAt);
+  const instances: Record<string, number> = {};
+  for (const c of clients) if (c.socket.connected) instances[c.instance] = (instances[c.instance] ?? 0) + 1;
+  send({
+    type: 'failedOver',
+    moved: moved.length,
+    rejoinedMs: back.map((c) => c.rejoinedAt! - command.killedAt),
+    stillOut: moved.length - back.length,
+    reconnectErrors,
+    errors: rejoinErrors.splice(0),
+    instances,
+  });
 }
 
 async function connectAll(command: Extract<Command, { type: 'connect' }>): Promise<void> {
@@ -230,6 +287,9 @@ process.on('message', (command: Command) => {
       break;
     case 'load':
       void load(command);
+      break;
+    case 'failover':
+      void failover(command);
       break;
     case 'close':
       for (const c of clients) c.socket.disconnect();

@@ -4,6 +4,9 @@
  *   2. the same replicas direct (no gateway),
  *   3. bare Socket.IO 4 + Redis adapter, 2 processes, behind the same kind of gateway,
  *   4. the bare servers direct,
+ *   5. failover: the clients connect through the gateway again (reconnecting as the SDK does), one
+ *      replica is killed with SIGKILL, and the time until each of its clients has re-joined its room on
+ *      the other replica is measured; then a short load runs on the survivor alone,
  * each printing: concurrent WebSocket clients held, RSS per connection on each replica, room-broadcast
  * deliveries/s (rooms of BENCH_ROOM_SIZE, every message to every other member, members spread over
  * both replicas) and p50/p99 emit→receive latency (all, and only deliveries that crossed replicas),
@@ -15,7 +18,7 @@
  *
  * Env: BENCH_CLIENTS (9000), BENCH_ROOM_SIZE (10), BENCH_RATES (deliveries/s, comma list: 10000),
  * BENCH_SECONDS (20), BENCH_WARMUP_SECONDS (3), BENCH_CONNECT_RATE (clients/s, 600),
- * BENCH_CLIENTS_PER_PROCESS (3000), BENCH_SCENARIOS (nself-gateway,nself-direct,bare-gateway,bare-direct),
+ * BENCH_CLIENTS_PER_PROCESS (3000), BENCH_SCENARIOS (nself-gateway,nself-direct,nself-failover,bare-gateway,bare-direct),
  * BENCH_REPLICA_NODE_ARGS (extra node flags for the replicas and the bare servers), BENCH_FROM (dist; source: run the
  * services' TypeScript through tsx), REDIS_URL,
  * NSELF_DATABASE_ADMIN_URL (postgresql://postgres@127.0.0.1:5432/postgres).
@@ -49,13 +52,16 @@ const CONNECT_RATE = num('BENCH_CONNECT_RATE', 600);
 const PER_PROCESS = num('BENCH_CLIENTS_PER_PROCESS', 3000);
 /** Extra node flags of every server process under test, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof". */
 const SERVER_NODE_ARGS = (process.env.BENCH_REPLICA_NODE_ARGS ?? '').split(' ').filter(Boolean);
-const SCENARIOS = (process.env.BENCH_SCENARIOS ?? 'nself-gateway,nself-direct,bare-gateway,bare-direct').split(',');
+const SCENARIOS = (process.env.BENCH_SCENARIOS ?? 'nself-gateway,nself-direct,nself-failover,bare-gateway,bare-direct').split(',');
+const FAILOVER_LOAD_SECONDS = 5;
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const ADMIN_URL = process.env.NSELF_DATABASE_ADMIN_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
 const JWT_SECRET = 'bench-jwt-secret-that-is-at-least-32-characters';
 const ADMIN_SECRET = 'bench-admin-secret-0123456789';
 const ACCOUNT = 'bench';
 const runId = Date.now().toString(36);
+/** The system-wide monotonic clock in ms, as the load generators read it. */
+const nowMs = () => Number(process.hrtime.bigint() / 1000n) / 1000;
 const prefix = `bench:${runId}`;
 const processes: ChildProcess[] = [];
 
@@ -355,6 +361,100 @@ async function runScenario(
   return { scenario, held, failed, retried, connectSeconds, rssPerConnKb, rssMb: after.map((kb) => kb / 1024), loads };
 }
 
+interface FailoverResult {
+  connected: number;
+  moved: number;
+  stillOut: number;
+  reconnectErrors: number;
+  /** The survivor's CPU (% of one core) from the kill until the last client re-joined. */
+  survivorCpu: number;
+  rejoined: ReturnType<typeof summarize>;
+  errors: string[];
+  instancesAfter: Record<string, number>;
+  afterLoad: { offered: number; achieved: number; sendErrors: number; all: ReturnType<typeof summarize> };
+}
+
+/**
+ * Kills replica 2 under 9,000 connected clients (through the gateway) and measures how long its clients
+ * take to reconnect, through the gateway, to the other replica and re-join their rooms; then offers the
+ * usual load to the survivor alone for a few seconds to show the rooms work again.
+ */
+async function runFailover(gateway: Service, replicas: Service[], roomIds: string[]): Promise<FailoverResult> {
+  const gatewayUrl = gateway.url;
+  console.log(`\n# failover: connecting ${CLIENTS} clients through the gateway (SDK-like reconnection) …`);
+  const loaders = Array.from({ length: Math.max(1, Math.ceil(CLIENTS / PER_PROCESS)) }, () => new LoadProcess());
+  const all = specs(roomIds, 1);
+  const connected = await Promise.all(
+    loaders.map((loader, k) =>
+      loader.ask(
+        {
+          type: 'connect',
+          mode: 'nself',
+          targets: [{ url: gatewayUrl, path: '/realtime/socket.io' }],
+          clients: all.filter((_, i) => i % loaders.length === k),
+          connectPerSecond: CONNECT_RATE / loaders.length,
+          jwtSecret: JWT_SECRET,
+          account: ACCOUNT,
+          reconnect: true,
+        },
+        'connected',
+      ),
+    ),
+  );
+  const perInstance = countByInstance(connected);
+  console.log(`  connected: ${JSON.stringify(perInstance)}; killing realtime-1 (SIGKILL) …`);
+  await new Promise((resolve) => setTimeout(resolve, 3000));
+  const survivorPid = replicas[0]!.child.pid!;
+  const watched: [string, number][] = [
+    ['survivor', survivorPid],
+    ['gateway', gateway.child.pid!],
+    ...loaders.map((l, i): [string, number] => [`load gen ${i + 1}`, l.child.pid!]),
+    ...(redisPid ? [['redis-server', redisPid] as [string, number]] : []),
+  ];
+  const cpuBefore = watched.map(([, pid]) => cpuSeconds(pid));
+  const killedAt = nowMs();
+  replicas[1]!.child.kill('SIGKILL');
+  const outcomes = await Promise.all(
+    loaders.map((l) => l.ask({ type: 'failover', instance: 'realtime-1', killedAt, timeoutMs: 60_000 }, 'failedOver')),
+  );
+  const failoverSeconds = (nowMs() - killedAt) / 1000;
+  const cpu = watched.map(([name, pid], i) => [name, (100 * (cpuSeconds(pid) - cpuBefore[i]!)) / failoverSeconds] as const);
+  console.log(`  CPU until the last re-join (% of one core): ${cpu.map(([name, pct]) => `${name} ${Math.round(pct)}%`).join(', ')}`);
+  const survivorCpu = cpu[0]![1];
+  const moved = outcomes.reduce((n, o) => n + o.moved, 0);
+  const stillOut = outcomes.reduce((n, o) => n + o.stillOut, 0);
+  const instancesAfter: Record<string, number> = {};
+  for (const o of outcomes) for (const [id, n] of Object.entries(o.instances)) instancesAfter[id] = (instancesAfter[id] ?? 0) + n;
+  const rejoined = summarize(outcomes.flatMap((o) => o.rejoinedMs));
+  console.log(`  ${moved - stillOut} of ${moved} re-joined in ${round(rejoined.max / 1000, 1)} s; now ${JSON.stringify(instancesAfter)}`);
+
+  const offered = RATES[0]!;
+  console.log(`  load on the survivor: ${offered} deliveries/s offered for ${FAILOVER_LOAD_SECONDS} s …`);
+  const results = await Promise.all(
+    loaders.map((l) =>
+      l.ask({ type: 'load', messagesPerSecond: offered / (ROOM_SIZE - 1) / loaders.length, seconds: FAILOVER_LOAD_SECONDS, warmupSeconds: 1 }, 'loaded'),
+    ),
+  );
+  await Promise.all(loaders.map((l) => l.ask({ type: 'close' }, 'closed')));
+  for (const l of loaders) l.child.kill();
+  return {
+    connected: connected.reduce((n, c) => n + c.ok, 0),
+    moved,
+    stillOut,
+    reconnectErrors: outcomes.reduce((n, o) => n + o.reconnectErrors, 0),
+    survivorCpu,
+    rejoined,
+    errors: outcomes.flatMap((o) => o.errors).slice(0, 3),
+    instancesAfter,
+    afterLoad: {
+      offered,
+      achieved: results.reduce((n, r) => n + r.received, 0) / FAILOVER_LOAD_SECONDS,
+      sendErrors: results.reduce((n, r) => n + r.sendErrors, 0),
+      all: summarize(results.flatMap((r) => [...r.crossReplica, ...r.sameReplica])),
+    },
+  };
+}
+
 /** The local redis-server's pid (for its CPU figure), when Redis runs on this machine. */
 async function findRedisPid(): Promise<number | undefined> {
   const { Redis } = await import('ioredis');
@@ -376,6 +476,7 @@ async function main(): Promise<void> {
     `bench/realtime: ${CLIENTS} clients, rooms of ${ROOM_SIZE}, ${RATES.join('/')} deliveries/s for ${SECONDS} s (+${WARMUP} s warm-up), scenarios ${SCENARIOS.join(', ')}`,
   );
   const results: ScenarioResult[] = [];
+  let failover: FailoverResult | undefined;
   redisPid = await findRedisPid();
   const gatewayEnv = (urls: string) => ({
     GATEWAY_PORT: '0',
@@ -418,6 +519,7 @@ async function main(): Promise<void> {
       if (SCENARIOS.includes('nself-direct')) {
         results.push(await runScenario('nself realtime direct', 'nself', replicas.map((r) => ({ url: r.url, path: '/socket.io' })), replicas, ids, roomIds));
       }
+      if (SCENARIOS.includes('nself-failover')) failover = await runFailover(gateway, replicas, roomIds);
       await stopAll([gateway, ...replicas]);
     } finally {
       await new Promise((resolve) => setTimeout(resolve, 2000));
@@ -475,6 +577,28 @@ async function main(): Promise<void> {
       })),
     ),
   );
+  if (failover) {
+    printTable(
+      `Failover (${failover.connected} clients through the gateway; replica 2 killed with SIGKILL; time from the kill until each of its clients re-joined its room on replica 1, in s)`,
+      [
+        {
+          'clients moved': failover.moved,
+          're-joined': failover.moved - failover.stillOut,
+          p50: round(failover.rejoined.p50 / 1000, 2),
+          p90: round(failover.rejoined.p90 / 1000, 2),
+          p99: round(failover.rejoined.p99 / 1000, 2),
+          max: round(failover.rejoined.max / 1000, 2),
+          'failed attempts': failover.reconnectErrors,
+          'survivor CPU': `${Math.round(failover.survivorCpu)}%`,
+          'clients per replica after': JSON.stringify(failover.instancesAfter),
+          [`then ${failover.afterLoad.offered}/s offered: deliveries/s`]: Math.round(failover.afterLoad.achieved),
+          'p99 ms': round(failover.afterLoad.all.p99),
+          'send errors': failover.afterLoad.sendErrors,
+        },
+      ],
+    );
+    if (failover.errors.length) console.log(`re-join errors, e.g.: ${failover.errors.join('; ')}`);
+  }
 }
 
 main()
