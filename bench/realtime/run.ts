@@ -126,6 +126,22 @@ function cpuSeconds(pid: number): number {
 
 let redisPid: number | undefined;
 
+/**
+ * Starts measuring the CPU of the named processes (plus the local redis-server); the returned function
+ * gives each one's share of one core since then, in %.
+ */
+function cpuMeter(processes: [string, number][]): () => [string, number][] {
+  const watched: [string, number][] = [...processes, ...(redisPid ? [['redis-server', redisPid] as [string, number]] : [])];
+  const before = watched.map(([, pid]) => cpuSeconds(pid));
+  const started = Date.now();
+  return () => {
+    const seconds = (Date.now() - started) / 1000;
+    return watched.map(([name, pid], i) => [name, (100 * (cpuSeconds(pid) - before[i]!)) / seconds]);
+  };
+}
+
+const formatCpu = (shares: [string, number][]) => shares.map(([name, pct]) => `${name} ${Math.round(pct)}%`).join(', ');
+
 function rssKb(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
@@ -325,22 +341,16 @@ async function runScenario(
   for (const offered of RATES) {
     const messagesPerSecond = offered / (ROOM_SIZE - 1);
     console.log(`  load: ${offered} deliveries/s offered (${round(messagesPerSecond)} messages/s) for ${SECONDS} s …`);
-    const watched: [string, number][] = [
+    const cpuSince = cpuMeter([
       ...replicas.map((r, i): [string, number] => [`replica ${i + 1}`, r.child.pid!]),
       ...(gatewayPid ? [['gateway', gatewayPid] as [string, number]] : []),
       ...loaders.map((l, i): [string, number] => [`load gen ${i + 1}`, l.child.pid!]),
-      ...(redisPid ? [['redis-server', redisPid] as [string, number]] : []),
-    ];
-    const cpuBefore = watched.map(([, pid]) => cpuSeconds(pid));
-    const loadStarted = Date.now();
+    ]);
     const results = await Promise.all(
       loaders.map((l) => l.ask({ type: 'load', messagesPerSecond: messagesPerSecond / loaders.length, seconds: SECONDS, warmupSeconds: WARMUP }, 'loaded')),
     );
-    const wall = (Date.now() - loadStarted) / 1000;
     console.log(
-      `  CPU during the load (% of one core): ${watched
-        .map(([name, pid], i) => `${name} ${Math.round((100 * (cpuSeconds(pid) - cpuBefore[i]!)) / wall)}%`)
-        .join(', ')}; machine load average ${readFileSync('/proc/loadavg', 'utf8').split(' ')[0]}`,
+      `  CPU during the load (% of one core): ${formatCpu(cpuSince())}; machine load average ${readFileSync('/proc/loadavg', 'utf8').split(' ')[0]}`,
     );
     const received = results.reduce((n, r) => n + r.received, 0);
     const cross = results.flatMap((r) => r.crossReplica);
@@ -404,22 +414,18 @@ async function runFailover(gateway: Service, replicas: Service[], roomIds: strin
   const perInstance = countByInstance(connected);
   console.log(`  connected: ${JSON.stringify(perInstance)}; killing realtime-1 (SIGKILL) …`);
   await new Promise((resolve) => setTimeout(resolve, 3000));
-  const survivorPid = replicas[0]!.child.pid!;
-  const watched: [string, number][] = [
-    ['survivor', survivorPid],
+  const cpuSince = cpuMeter([
+    ['survivor', replicas[0]!.child.pid!],
     ['gateway', gateway.child.pid!],
     ...loaders.map((l, i): [string, number] => [`load gen ${i + 1}`, l.child.pid!]),
-    ...(redisPid ? [['redis-server', redisPid] as [string, number]] : []),
-  ];
-  const cpuBefore = watched.map(([, pid]) => cpuSeconds(pid));
+  ]);
   const killedAt = nowMs();
   replicas[1]!.child.kill('SIGKILL');
   const outcomes = await Promise.all(
     loaders.map((l) => l.ask({ type: 'failover', instance: 'realtime-1', killedAt, timeoutMs: 60_000 }, 'failedOver')),
   );
-  const failoverSeconds = (nowMs() - killedAt) / 1000;
-  const cpu = watched.map(([name, pid], i) => [name, (100 * (cpuSeconds(pid) - cpuBefore[i]!)) / failoverSeconds] as const);
-  console.log(`  CPU until the last re-join (% of one core): ${cpu.map(([name, pct]) => `${name} ${Math.round(pct)}%`).join(', ')}`);
+  const cpu = cpuSince();
+  console.log(`  CPU until the last re-join (% of one core): ${formatCpu(cpu)}`);
   const survivorCpu = cpu[0]![1];
   const moved = outcomes.reduce((n, o) => n + o.moved, 0);
   const stillOut = outcomes.reduce((n, o) => n + o.stillOut, 0);
